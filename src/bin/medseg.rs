@@ -1,0 +1,89 @@
+//! The `medseg` command-line tool.
+
+use std::process::ExitCode;
+
+use medseg::info::ScanInfo;
+use medseg::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
+
+const USAGE: &str = "\
+medseg — open and segment medical scans (NIfTI-1)
+
+usage:
+  medseg info [--json] FILE...    header summary of each scan (.nii, .nii.gz, .hdr/.img)
+  medseg help                     this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("info") => info(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("medseg: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `medseg info [--json] FILE...`: every file is reported; the exit code says whether all opened.
+fn info(args: &[String]) -> Result<(), String> {
+    let json = args.iter().any(|a| a == "--json");
+    let files: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
+    if files.is_empty() {
+        return Err(format!("info needs at least one file\n\n{USAGE}"));
+    }
+    let mut failures = Vec::new();
+    let mut reports = Vec::new();
+    for path in files {
+        match open_scan(path) {
+            Ok(volume) => {
+                let summary = ScanInfo::of(&volume);
+                if json {
+                    reports.push(serde_json::json!({ "file": path, "info": summary }));
+                } else {
+                    println!("{path}\n{summary}");
+                }
+            }
+            Err(message) => {
+                if json {
+                    reports.push(serde_json::json!({ "file": path, "error": message }));
+                }
+                failures.push(format!("{path}: {message}"));
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports).expect("JSON values serialise"));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\nmedseg: "))
+    }
+}
+
+/// Reads a scan from a path; a `.hdr` (or `.hdr.gz`) is read with its `.img` beside it.
+fn open_scan(path: &str) -> Result<Volume, String> {
+    let read = |p: &str| std::fs::read(p).map_err(|e| format!("cannot read {p}: {e}"));
+    let bytes = read(path)?;
+    let limits = ReadLimits::default();
+    let result = if let Some(stem) = path.strip_suffix(".hdr").or_else(|| path.strip_suffix(".hdr.gz")) {
+        let img_path = [".img", ".img.gz"]
+            .iter()
+            .map(|ext| format!("{stem}{ext}"))
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or_else(|| format!("the header {path} needs its image file {stem}.img beside it"))?;
+        read_nifti_pair(&bytes, &read(&img_path)?, limits)
+    } else {
+        read_nifti(&bytes, limits)
+    };
+    result.map_err(|e| e.to_string())
+}

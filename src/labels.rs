@@ -1,0 +1,76 @@
+//! Label maps: per-voxel label values on a scan's grid, and their names and colours
+//! (the JSON sidecar `{"labels":[{"value":1,"name":"...","rgb":[r,g,b]}]}`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::volume::{write_label_map, HeaderGeometry, ReadError, Volume};
+
+/// One label's name and display colour.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// Voxel value.
+    pub value: u16,
+    /// Human-readable name.
+    pub name: String,
+    /// Display colour.
+    pub rgb: [u8; 3],
+}
+
+/// The JSON sidecar of a label map.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelTable {
+    /// Labels, in value order.
+    pub labels: Vec<Label>,
+}
+
+impl LabelTable {
+    /// Parses a sidecar.
+    pub fn from_json(text: &str) -> Result<LabelTable, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Serialises the sidecar (pretty-printed).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a label table always serialises")
+    }
+}
+
+/// Label values on the grid of a source scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelMap {
+    /// Grid size (x, y, z).
+    pub shape: [usize; 3],
+    /// One value per voxel, x fastest.
+    pub values: Vec<u16>,
+    /// Geometry fields of the scan the map belongs to, written out unchanged.
+    pub geometry: HeaderGeometry,
+    /// Names and colours.
+    pub table: LabelTable,
+}
+
+impl LabelMap {
+    /// Takes volume `index` of a scan as a label map (values rounded; negative or non-finite
+    /// values become 0, values above 65535 are clamped).
+    pub fn from_volume(scan: &Volume, index: usize) -> Result<LabelMap, ReadError> {
+        let values = scan
+            .volume_f32(index)?
+            .into_iter()
+            .map(|v| if v.is_finite() && v > 0.0 { v.round().min(f32::from(u16::MAX)) as u16 } else { 0 })
+            .collect();
+        Ok(LabelMap { shape: scan.shape3(), values, geometry: scan.geometry.header.clone(), table: LabelTable::default() })
+    }
+
+    /// Voxel count of every label value present (value, count), in value order, 0 excluded.
+    pub fn counts(&self) -> Vec<(u16, u64)> {
+        let mut counts = vec![0u64; usize::from(u16::MAX) + 1];
+        for &v in &self.values {
+            counts[usize::from(v)] += 1;
+        }
+        counts.iter().enumerate().skip(1).filter(|(_, &c)| c > 0).map(|(v, &c)| (v as u16, c)).collect()
+    }
+
+    /// Encodes the map as `.nii.gz` bytes with its scan's geometry.
+    pub fn to_nii_gz(&self) -> Vec<u8> {
+        write_label_map(&self.values, self.shape, &self.geometry)
+    }
+}

@@ -1,0 +1,19 @@
+//! medseg: open CT/MRI scans (NIfTI-1), view and segment them — in the browser through
+//! WebAssembly, or natively through the `medseg` command-line tool.
+//!
+//! Data flows one way: bytes → [`volume::Volume`] → … → [`labels::LabelMap`] → bytes.
+//!
+//! - [`volume`]: reading NIfTI bytes, typed voxels, geometry (affine, orientation, units),
+//!   writing label maps.
+//! - [`labels`]: label maps and their JSON sidecar of names and colours.
+//! - [`info`]: the summary of a scan that `medseg info` and the page show.
+//! - `web` (wasm32 only): the JavaScript API.
+
+pub mod info;
+pub mod labels;
+pub mod volume;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use labels::{Label, LabelMap, LabelTable};
+pub use volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits, Volume};

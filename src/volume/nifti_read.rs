@@ -1,0 +1,333 @@
+//! Reading NIfTI-1 from bytes in memory: `.nii`, `.nii.gz`, and `.hdr` + `.img` pairs (each
+//! optionally gzipped). Every field is checked before it is trusted; memory grows with the data
+//! actually present, never with what the header claims.
+
+use std::io::{self, Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+use nifti::NiftiHeader;
+
+use super::error::ReadError;
+use super::geometry::{Geometry, HeaderGeometry};
+use super::voxels::{Datatype, VoxelData};
+use super::Volume;
+
+/// Size of a NIfTI-1 header.
+const HEADER_BYTES: usize = 348;
+/// Smallest `vox_offset` of a single-file `.nii` (header + 4-byte extension flag).
+const SINGLE_FILE_MIN_OFFSET: u64 = 352;
+/// Deflate cannot expand data by more than about 1032×; used to bound pre-allocation.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+/// Bytes after the voxel data that are decompressed to verify the gzip checksum.
+const MAX_TRAILING_BYTES: u64 = 64 << 20;
+
+/// Bounds on what a header may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadLimits {
+    /// Largest voxel data accepted, in bytes (as stored on disk).
+    pub max_data_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    /// 2 GiB: a 1024×1024×1024 uint16 scan still fits, a 100000³ claim does not.
+    fn default() -> Self {
+        ReadLimits { max_data_bytes: 2 << 30 }
+    }
+}
+
+/// Reads a single-file NIfTI-1 (`.nii` or `.nii.gz`) from its bytes.
+pub fn read_nifti(bytes: &[u8], limits: ReadLimits) -> Result<Volume, ReadError> {
+    let mut stream = Stream::open(bytes)?;
+    let header = read_header(&mut stream)?;
+    if &header.magic == b"ni1\0" {
+        return Err(ReadError::WrongFileKind(
+            "this is the header of a .hdr/.img pair (magic \"ni1\"): open it together with its .img file".into(),
+        ));
+    }
+    let checked = CheckedHeader::new(&header, limits)?;
+    let mut notes = checked.notes.clone();
+    let offset = checked.single_file_offset(&mut notes);
+    stream.skip_to(offset)?;
+    let raw = stream.read_voxel_bytes(checked.data_bytes)?;
+    stream.finish()?;
+    Ok(checked.into_volume(raw, notes))
+}
+
+/// Reads an Analyze-style NIfTI-1 pair: the `.hdr` bytes and the `.img` bytes (either may be
+/// gzipped).
+pub fn read_nifti_pair(hdr: &[u8], img: &[u8], limits: ReadLimits) -> Result<Volume, ReadError> {
+    let mut hdr_stream = Stream::open(hdr)?;
+    let header = read_header(&mut hdr_stream)?;
+    if &header.magic == b"n+1\0" {
+        return Err(ReadError::WrongFileKind(
+            "the .hdr file is a single-file NIfTI (magic \"n+1\"): open it on its own, without an .img".into(),
+        ));
+    }
+    let checked = CheckedHeader::new(&header, limits)?;
+    let offset = checked.vox_offset;
+    if img.is_empty() {
+        return Err(ReadError::DataTooShort { expected: checked.data_bytes, got: 0 });
+    }
+    let mut img_stream = Stream::open(img)?;
+    img_stream.what = if img_stream.gzipped { "decompressed image file" } else { "image file" };
+    img_stream.skip_to(offset)?;
+    let raw = img_stream.read_voxel_bytes(checked.data_bytes)?;
+    img_stream.finish()?;
+    let notes = checked.notes.clone();
+    Ok(checked.into_volume(raw, notes))
+}
+
+/// The bytes of a file, decompressed on the fly when gzipped, with errors named for the user.
+struct Stream<'a> {
+    reader: Box<dyn Read + 'a>,
+    gzipped: bool,
+    /// Compressed (or plain) length, to bound allocations.
+    input_len: u64,
+    /// Bytes consumed from the decompressed stream so far.
+    position: u64,
+    /// What the stream is called in messages.
+    what: &'static str,
+}
+
+impl<'a> Stream<'a> {
+    fn open(bytes: &'a [u8]) -> Result<Stream<'a>, ReadError> {
+        if bytes.is_empty() {
+            return Err(ReadError::Empty);
+        }
+        let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn Read + 'a> =
+            if gzipped { Box::new(MultiGzDecoder::new(bytes)) } else { Box::new(Cursor::new(bytes)) };
+        let what = if gzipped { "decompressed stream" } else { "file" };
+        Ok(Stream { reader, gzipped, input_len: bytes.len() as u64, position: 0, what })
+    }
+
+    fn gzip_error(&self, e: io::Error) -> ReadError {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            ReadError::TruncatedGzip
+        } else {
+            ReadError::CorruptGzip(e.to_string())
+        }
+    }
+
+    /// Reads until `buf` is full or the stream ends; returns the bytes read.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.reader.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.gzip_error(e)),
+            }
+        }
+        self.position += got as u64;
+        Ok(got)
+    }
+
+    /// Discards bytes up to absolute position `offset`.
+    fn skip_to(&mut self, offset: u64) -> Result<(), ReadError> {
+        if !self.gzipped && offset > self.input_len {
+            return Err(ReadError::VoxOffsetPastEnd { vox_offset: offset, what: self.what, len: self.input_len });
+        }
+        let mut scratch = [0u8; 8192];
+        while self.position < offset {
+            let want = (offset - self.position).min(scratch.len() as u64) as usize;
+            if self.fill(&mut scratch[..want])? == 0 {
+                return Err(ReadError::VoxOffsetPastEnd { vox_offset: offset, what: self.what, len: self.position });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `expected` bytes of voxel data, allocating only as data arrives.
+    fn read_voxel_bytes(&mut self, expected: u64) -> Result<Vec<u8>, ReadError> {
+        let available = if self.gzipped {
+            self.input_len.saturating_mul(MAX_DEFLATE_RATIO)
+        } else {
+            self.input_len - self.position
+        };
+        let mut raw = Vec::with_capacity(expected.min(available) as usize);
+        let mut chunk = vec![0u8; 1 << 16];
+        while (raw.len() as u64) < expected {
+            let want = (expected - raw.len() as u64).min(chunk.len() as u64) as usize;
+            let got = self.fill(&mut chunk[..want])?;
+            if got == 0 {
+                return Err(ReadError::DataTooShort { expected, got: raw.len() as u64 });
+            }
+            raw.extend_from_slice(&chunk[..got]);
+        }
+        Ok(raw)
+    }
+
+    /// For gzip: decompresses what follows the data (bounded) so the checksum is verified.
+    fn finish(&mut self) -> Result<(), ReadError> {
+        if self.gzipped {
+            let mut rest = (&mut self.reader).take(MAX_TRAILING_BYTES);
+            if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+                return Err(self.gzip_error(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_header(stream: &mut Stream) -> Result<NiftiHeader, ReadError> {
+    let mut buf = [0u8; HEADER_BYTES];
+    let got = stream.fill(&mut buf)?;
+    if got >= 4 {
+        let le = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let be = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if le == 540 || be == 540 {
+            return Err(ReadError::Nifti2);
+        }
+        if le != HEADER_BYTES as i32 && be != HEADER_BYTES as i32 {
+            let inside = if stream.gzipped { " (inside the gzip stream)" } else { "" };
+            return Err(ReadError::NotNifti { value: le, inside });
+        }
+    }
+    if got < HEADER_BYTES {
+        return Err(ReadError::TruncatedHeader { what: stream.what, got });
+    }
+    let magic = &buf[344..348];
+    if magic != b"n+1\0" && magic != b"ni1\0" {
+        return Err(ReadError::BadMagic { found: magic.escape_ascii().to_string() });
+    }
+    NiftiHeader::from_reader(&buf[..]).map_err(|e| ReadError::InvalidField {
+        field: "header".into(),
+        problem: e.to_string(),
+    })
+}
+
+/// A header whose fields have all been validated.
+struct CheckedHeader {
+    dims: Vec<usize>,
+    datatype: Datatype,
+    big_endian: bool,
+    data_bytes: u64,
+    vox_offset: u64,
+    scaling: Option<(f64, f64)>,
+    geometry: Geometry,
+    description: String,
+    notes: Vec<String>,
+}
+
+impl CheckedHeader {
+    fn new(h: &NiftiHeader, limits: ReadLimits) -> Result<CheckedHeader, ReadError> {
+        let mut notes = Vec::new();
+        // The nifti crate stores dims as u16; NIfTI defines them as i16.
+        let ndim = h.dim[0] as i16;
+        if !(1..=7).contains(&ndim) {
+            return Err(ReadError::InvalidField {
+                field: "dim[0]".into(),
+                problem: format!("is {ndim}, expected the number of dimensions, 1 to 7"),
+            });
+        }
+        let ndim = ndim as usize;
+        let signed_dims: Vec<i64> = (1..=ndim).map(|i| i64::from(h.dim[i] as i16)).collect();
+        for (i, &d) in signed_dims.iter().enumerate() {
+            if d < 1 {
+                return Err(ReadError::InvalidField {
+                    field: format!("dim[{}]", i + 1),
+                    problem: format!("is {d}, expected a size of at least 1"),
+                });
+            }
+        }
+        let datatype = Datatype::from_code(h.datatype)?;
+        if matches!(datatype, Datatype::Rgb24 | Datatype::Rgba32) {
+            notes.push(format!("{} voxels converted to luminance (0.299 R + 0.587 G + 0.114 B)", datatype.name()));
+        }
+        if datatype == Datatype::Complex64 {
+            notes.push("complex64 voxels converted to their magnitude".into());
+        }
+        let voxel_count: u128 = signed_dims.iter().map(|&d| d as u128).product();
+        let claimed = voxel_count * datatype.bytes_per_voxel() as u128;
+        if claimed > u128::from(limits.max_data_bytes) {
+            return Err(ReadError::TooLarge { dims: signed_dims, bytes: claimed, limit: limits.max_data_bytes });
+        }
+        for (i, p) in h.pixdim.iter().enumerate().take(ndim + 1) {
+            if !p.is_finite() {
+                return Err(ReadError::NonFinite { field: format!("pixdim[{i}]") });
+            }
+        }
+        if !h.vox_offset.is_finite() || h.vox_offset < 0.0 {
+            return Err(ReadError::InvalidField {
+                field: "vox_offset".into(),
+                problem: format!("is {}, expected a byte offset ≥ 0", h.vox_offset),
+            });
+        }
+        let scaling = scaling(h.scl_slope, h.scl_inter)?;
+        let dims: Vec<usize> = signed_dims.iter().map(|&d| d as usize).collect();
+        let header_geometry = HeaderGeometry {
+            pixdim: h.pixdim,
+            qform_code: h.qform_code,
+            sform_code: h.sform_code,
+            quatern: [h.quatern_b, h.quatern_c, h.quatern_d],
+            qoffset: [h.quatern_x, h.quatern_y, h.quatern_z],
+            srow: [h.srow_x, h.srow_y, h.srow_z],
+            xyzt_units: h.xyzt_units,
+        };
+        let geometry = Geometry::from_header(header_geometry, &dims, &mut notes)?;
+        let shear = geometry.shear();
+        if shear > super::geometry::SHEAR_TOLERANCE {
+            notes.push(format!("the affine has shear (voxel axes not orthogonal, max |cos| = {shear:.4}); kept as is"));
+        }
+        let description = text_field(&h.descrip);
+        Ok(CheckedHeader {
+            dims,
+            datatype,
+            big_endian: h.endianness == nifti::Endianness::Big,
+            data_bytes: claimed as u64,
+            vox_offset: h.vox_offset as u64,
+            scaling,
+            geometry,
+            description,
+            notes,
+        })
+    }
+
+    /// A single file's data cannot start inside its header; nibabel moves such offsets to 352.
+    fn single_file_offset(&self, notes: &mut Vec<String>) -> u64 {
+        if self.vox_offset < SINGLE_FILE_MIN_OFFSET {
+            notes.push(format!("vox_offset {} is inside the header; data read from byte 352", self.vox_offset));
+            SINGLE_FILE_MIN_OFFSET
+        } else {
+            self.vox_offset
+        }
+    }
+
+    fn into_volume(self, raw: Vec<u8>, notes: Vec<String>) -> Volume {
+        Volume {
+            voxels: VoxelData::decode(raw, self.datatype, self.big_endian),
+            dims: self.dims,
+            datatype: self.datatype,
+            scaling: self.scaling,
+            geometry: self.geometry,
+            description: self.description,
+            notes,
+        }
+    }
+}
+
+/// nibabel's rule: a slope of 0 or non-finite means no scaling; a valid slope needs a finite
+/// intercept. Identity scaling is dropped.
+fn scaling(slope: f32, inter: f32) -> Result<Option<(f64, f64)>, ReadError> {
+    if slope == 0.0 || !slope.is_finite() {
+        return Ok(None);
+    }
+    if !inter.is_finite() {
+        return Err(ReadError::InvalidField {
+            field: "scl_inter".into(),
+            problem: format!("is {inter} while scl_slope is {slope}, expected a finite intercept"),
+        });
+    }
+    if slope == 1.0 && inter == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some((f64::from(slope), f64::from(inter))))
+}
+
+/// A fixed-size, NUL-terminated header string as text (invalid UTF-8 replaced).
+fn text_field(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).trim().to_string()
+}
