@@ -1,0 +1,29 @@
+//! Helpers shared by the integration tests: locating ../shared data.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::PathBuf;
+
+/// The `shared/` folder beside the repository (real scans and models, never committed).
+pub fn shared_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// Path of a file under `../shared`, or `None` (with a message) when it is absent.
+/// With `MEDSEG_REQUIRE_SHARED=1` (CI) an absent file fails the test instead.
+pub fn shared_file(relative: &str) -> Option<PathBuf> {
+    let path = shared_dir().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("MEDSEG_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!("{} is missing and MEDSEG_REQUIRE_SHARED=1", path.display());
+    }
+    eprintln!("SKIPPED: {} is absent (set up ../shared to run this test)", path.display());
+    None
+}
+
+/// Reads a file under `../shared`; `None` when absent (see [`shared_file`]).
+pub fn read_shared(relative: &str) -> Option<Vec<u8>> {
+    shared_file(relative).map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())))
+}
