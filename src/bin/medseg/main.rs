@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod bench;
+
 use medseg::info::ScanInfo;
 use medseg::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
 
@@ -10,6 +12,7 @@ medseg — open and segment medical scans (NIfTI-1)
 
 usage:
   medseg info [--json] FILE...    header summary of each scan (.nii, .nii.gz, .hdr/.img)
+  medseg bench [--runs N] FILE... decode benchmark: median ms per stage, peak memory
   medseg help                     this text
 ";
 
@@ -17,6 +20,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("info") => info(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -71,7 +75,7 @@ fn info(args: &[String]) -> Result<(), String> {
 }
 
 /// Reads a scan from a path; a `.hdr` (or `.hdr.gz`) is read with its `.img` beside it.
-fn open_scan(path: &str) -> Result<Volume, String> {
+pub(crate) fn open_scan(path: &str) -> Result<Volume, String> {
     let read = |p: &str| std::fs::read(p).map_err(|e| format!("cannot read {p}: {e}"));
     let bytes = read(path)?;
     let limits = ReadLimits::default();

@@ -1,0 +1,37 @@
+# medseg — the two commands a fresh machine needs:
+#   make serve   build the web app and serve it on http://127.0.0.1:$(PORT)
+#   make test    run every test (native, wasm under node, browser)
+# Each installs what is missing first (scripts/setup.sh), idempotently.
+
+PORT ?= 8080
+# Outside the clone so CI's fresh clones reuse earlier builds on the same machine.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/medseg-target
+WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/medseg.wasm
+
+.PHONY: serve test test-native test-wasm web setup-build fuzz bench
+
+serve: web
+	scripts/setup.sh sample
+	@echo "medseg: serving www/ on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	cd www && python3 -m http.server $(PORT) --bind 127.0.0.1
+
+test: test-native test-wasm
+
+setup-build:
+	scripts/setup.sh build
+
+## The page's wasm module: release build with simd128, then wasm-bindgen --target web.
+web: setup-build
+	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
+	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM)
+
+test-native:
+	cargo test --all-targets
+
+test-wasm: setup-build
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+		cargo test --target wasm32-unknown-unknown --test wasm_node
+
+## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.
+fuzz:
+	cd fuzz && cargo +nightly fuzz run read_nifti -- -max_total_time=$${FUZZ_SECONDS:-300} -rss_limit_mb=2048

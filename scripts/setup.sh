@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what medseg's build, app and tests need, idempotently: each step checks first.
+#   scripts/setup.sh build     Rust wasm target + pinned wasm-bindgen-cli
+#   scripts/setup.sh sample    the "Load sample" scan (MNI152 T1 from the PyPI package nilearn)
+#   scripts/setup.sh browser   Debian chromium + chromedriver, npm playwright-core (browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Must equal the exact `wasm-bindgen = "=…"` pin in Cargo.toml.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
+NILEARN_VERSION=0.12.1
+SAMPLE_MEMBER=nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz
+SAMPLE_SHA256=421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6
+SAMPLE_OUT=www/sample/mni152_t1.nii.gz
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+setup_build() {
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        say "adding the rustup target wasm32-unknown-unknown"
+        rustup target add wasm32-unknown-unknown
+    fi
+    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+        say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+        cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+    fi
+}
+
+setup_sample() {
+    if [ -f "$SAMPLE_OUT" ] && echo "$SAMPLE_SHA256  $SAMPLE_OUT" | sha256sum -c --status; then
+        return
+    fi
+    say "fetching the sample scan from PyPI nilearn==$NILEARN_VERSION"
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "nilearn==$NILEARN_VERSION"
+    mkdir -p "$(dirname "$SAMPLE_OUT")"
+    python3 - "$tmp"/nilearn-*.whl "$SAMPLE_MEMBER" "$SAMPLE_OUT" <<'PY'
+import sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, open(out, "wb") as f:
+    f.write(z.read(member))
+PY
+    rm -rf "$tmp"
+    echo "$SAMPLE_SHA256  $SAMPLE_OUT" | sha256sum -c --status || {
+        say "the sample's SHA-256 does not match the pinned $SAMPLE_SHA256"; rm -f "$SAMPLE_OUT"; exit 1; }
+}
+
+setup_browser() {
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        say "installing Debian chromium and chromium-driver"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+    if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+        say "installing npm packages for the browser tests"
+        (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+for step in "$@"; do
+    "setup_$step"
+done

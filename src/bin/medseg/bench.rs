@@ -1,0 +1,68 @@
+//! `medseg bench`: per-stage decode times (median of several runs) and peak memory.
+
+use std::time::Instant;
+
+use medseg::volume::{read_nifti, ReadLimits};
+
+/// Runs the decode benchmark on each file.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut runs = 7usize;
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--runs" {
+            let n = it.next().ok_or("--runs needs a number")?;
+            runs = n.parse().map_err(|_| format!("--runs expects a positive number, got {n:?}"))?;
+        } else {
+            files.push(arg);
+        }
+    }
+    if files.is_empty() || runs == 0 {
+        return Err("usage: medseg bench [--runs N] FILE...".into());
+    }
+    println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let (mut read_ms, mut decode_ms, mut f32_ms) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let t1 = Instant::now();
+            let volume = read_nifti(&bytes, ReadLimits::default()).map_err(|e| format!("{path}: {e}"))?;
+            let t2 = Instant::now();
+            let values = volume.volume_f32(0).map_err(|e| e.to_string())?;
+            let t3 = Instant::now();
+            std::hint::black_box(values);
+            read_ms.push(ms(t1 - t0));
+            decode_ms.push(ms(t2 - t1));
+            f32_ms.push(ms(t3 - t2));
+        }
+        drop(bytes);
+        let name = std::path::Path::new(path).file_name().map_or(path.clone(), |n| n.to_string_lossy().into());
+        println!(
+            "{name:<40} {:>10.1} {:>10.1} {:>10.1} {:>12}",
+            median(&mut read_ms),
+            median(&mut decode_ms),
+            median(&mut f32_ms),
+            peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}"))
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

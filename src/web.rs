@@ -1,0 +1,71 @@
+//! The JavaScript API (wasm32 only): the only module that knows about JS. The page's Web
+//! Worker calls these to decode scans and encode label maps.
+
+use wasm_bindgen::prelude::*;
+
+use crate::info::ScanInfo;
+use crate::labels::LabelMap;
+use crate::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
+
+/// Installs a panic hook that reports Rust panics on the JS console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A decoded scan held in wasm memory.
+#[wasm_bindgen]
+pub struct Scan {
+    volume: Volume,
+}
+
+#[wasm_bindgen]
+impl Scan {
+    /// Decodes a single-file `.nii` or `.nii.gz`.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<Scan, JsError> {
+        Ok(Scan { volume: read_nifti(bytes, ReadLimits::default())? })
+    }
+
+    /// Decodes a `.hdr` + `.img` pair (either may be gzipped).
+    #[wasm_bindgen(js_name = fromPair)]
+    pub fn from_pair(hdr: &[u8], img: &[u8]) -> Result<Scan, JsError> {
+        Ok(Scan { volume: read_nifti_pair(hdr, img, ReadLimits::default())? })
+    }
+
+    /// Header summary as JSON (see `ScanInfo`).
+    #[wasm_bindgen(js_name = infoJson)]
+    pub fn info_json(&self) -> String {
+        ScanInfo::of(&self.volume).to_json()
+    }
+
+    /// 3D volume `index` as scaled float32 values, x fastest.
+    #[wasm_bindgen(js_name = volumeF32)]
+    pub fn volume_f32(&self, index: usize) -> Result<Vec<f32>, JsError> {
+        Ok(self.volume.volume_f32(index)?)
+    }
+
+    /// Volume `index` as a label map (rounded to integers), for overlays.
+    #[wasm_bindgen(js_name = labelValues)]
+    pub fn label_values(&self, index: usize) -> Result<Vec<u16>, JsError> {
+        Ok(LabelMap::from_volume(&self.volume, index)?.values)
+    }
+
+    /// Encodes labels (x fastest, on this scan's grid) as `.nii.gz` with this scan's geometry.
+    #[wasm_bindgen(js_name = labelsToNiiGz)]
+    pub fn labels_to_nii_gz(&self, values: Vec<u16>) -> Result<Vec<u8>, JsError> {
+        let shape = self.volume.shape3();
+        let expected: usize = shape.iter().product();
+        if values.len() != expected {
+            return Err(JsError::new(&format!(
+                "the label map has {} values but the scan's grid {}×{}×{} has {expected}",
+                values.len(),
+                shape[0],
+                shape[1],
+                shape[2]
+            )));
+        }
+        let map = LabelMap { shape, values, geometry: self.volume.geometry.header.clone(), table: Default::default() };
+        Ok(map.to_nii_gz())
+    }
+}
