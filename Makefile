@@ -8,14 +8,14 @@ PORT ?= 8080
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/medseg-target
 WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/medseg.wasm
 
-.PHONY: serve test test-native test-wasm web setup-build fuzz bench
+.PHONY: serve test test-native test-wasm test-browser web setup-build fuzz
 
 serve: web
 	scripts/setup.sh sample
 	@echo "medseg: serving www/ on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	cd www && python3 -m http.server $(PORT) --bind 127.0.0.1
 
-test: test-native test-wasm
+test: test-native test-wasm test-browser
 
 setup-build:
 	scripts/setup.sh build
@@ -31,6 +31,12 @@ test-native:
 test-wasm: setup-build
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 		cargo test --target wasm32-unknown-unknown --test wasm_node
+
+## The page in headless Chromium (playwright-core); uses the native binary to read saved files back.
+test-browser: web
+	scripts/setup.sh sample browser
+	cargo build --bin medseg
+	cd tests/e2e && MEDSEG_BIN=$(CARGO_TARGET_DIR)/debug/medseg npm test
 
 ## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.
 fuzz:

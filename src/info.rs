@@ -22,6 +22,8 @@ pub struct ScanInfo {
     pub orientation: String,
     /// Voxel→world affine in the file's unit (as nibabel reports it).
     pub affine: Affine,
+    /// The same affine with lengths in millimetres.
+    pub affine_mm: Affine,
     /// Which header fields the affine came from.
     pub affine_source: String,
     /// Largest |cos| between voxel axes (0 = no shear).
@@ -51,6 +53,7 @@ impl ScanInfo {
             unit: g.unit.name().to_string(),
             orientation: g.orientation(),
             affine: g.affine,
+            affine_mm: g.affine_mm(),
             affine_source: g.source.describe(),
             shear: g.shear(),
             value_range: volume.value_range().map(|(lo, hi)| [lo, hi]),

@@ -62,15 +62,20 @@ impl LabelMap {
 
     /// Voxel count of every label value present (value, count), in value order, 0 excluded.
     pub fn counts(&self) -> Vec<(u16, u64)> {
-        let mut counts = vec![0u64; usize::from(u16::MAX) + 1];
-        for &v in &self.values {
-            counts[usize::from(v)] += 1;
-        }
-        counts.iter().enumerate().skip(1).filter(|(_, &c)| c > 0).map(|(v, &c)| (v as u16, c)).collect()
+        count_labels(&self.values)
     }
 
     /// Encodes the map as `.nii.gz` bytes with its scan's geometry.
     pub fn to_nii_gz(&self) -> Vec<u8> {
         write_label_map(&self.values, self.shape, &self.geometry)
     }
+}
+
+/// Voxel count of every label value present (value, count), in value order, 0 excluded.
+pub fn count_labels(values: &[u16]) -> Vec<(u16, u64)> {
+    let mut counts = vec![0u64; usize::from(u16::MAX) + 1];
+    for &v in values {
+        counts[usize::from(v)] += 1;
+    }
+    counts.iter().enumerate().skip(1).filter(|(_, &c)| c > 0).map(|(v, &c)| (v as u16, c)).collect()
 }

@@ -45,6 +45,13 @@ impl Scan {
         Ok(self.volume.volume_f32(index)?)
     }
 
+    /// Values at the given fractions (0–1) of volume `index`'s sorted finite values
+    /// (e.g. `[0.005, 0.995]` for an automatic MR window); empty when no value is finite.
+    pub fn quantiles(&self, index: usize, fractions: Vec<f64>) -> Result<Vec<f32>, JsError> {
+        let values = self.volume.volume_f32(index)?;
+        Ok(crate::volume::intensity::quantiles(&values, &fractions).unwrap_or_default())
+    }
+
     /// Volume `index` as a label map (rounded to integers), for overlays.
     #[wasm_bindgen(js_name = labelValues)]
     pub fn label_values(&self, index: usize) -> Result<Vec<u16>, JsError> {
@@ -68,4 +75,11 @@ impl Scan {
         let map = LabelMap { shape, values, geometry: self.volume.geometry.header.clone(), table: Default::default() };
         Ok(map.to_nii_gz())
     }
+}
+
+/// Voxel count of each label value present in `values` (0 excluded), as flat
+/// `[value, count, value, count, …]`.
+#[wasm_bindgen(js_name = labelCounts)]
+pub fn label_counts(values: &[u16]) -> Vec<f64> {
+    crate::labels::count_labels(values).into_iter().flat_map(|(v, c)| [f64::from(v), c as f64]).collect()
 }

@@ -53,6 +53,12 @@ fn counts_and_volumes_in_ml() {
     let total: u64 = counts.iter().map(|c| c.1).sum();
     let nonzero = map.values.iter().filter(|&&v| v != 0).count() as u64;
     assert_eq!(total, nonzero);
+    let reference: serde_json::Value = serde_json::from_str(include_str!("reference/nibabel.json")).unwrap();
+    let expected = reference["cases"]["ct/example_seg_fast_force_split.nii.gz"]["label_counts"].as_object().unwrap();
+    assert_eq!(counts.len(), expected.len(), "number of labels present");
+    for (value, count) in &counts {
+        assert_eq!(Some(*count), expected[&value.to_string()].as_u64(), "voxels of label {value} (nibabel)");
+    }
     let liver = counts.iter().find(|c| c.0 == 5).expect("liver (5) present").1;
     assert!((seg.volume_ml(liver) - liver as f64 * 27.0 / 1000.0).abs() < 1e-6);
 }

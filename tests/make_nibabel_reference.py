@@ -48,6 +48,10 @@ def main():
             "zooms": [float(z) for z in img.header.get_zooms()[:3]],
             "probes": [{"ijk": p, "value": float(vol0[tuple(p)])} for p in probes],
         }
+        if "seg" in path.name:  # label maps: voxels per label value, for the label table
+            labels, counts = np.unique(vol0.astype(np.int64), return_counts=True)
+            cases[str(path.relative_to(DATA))]["label_counts"] = {
+                str(int(v)): int(c) for v, c in zip(labels, counts) if v != 0}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"nibabel": nib.__version__, "cases": cases}, indent=1) + "\n")
     print(f"wrote {len(cases)} cases to {OUT}")

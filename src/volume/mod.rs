@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod geometry;
+pub mod intensity;
 pub mod nifti_read;
 pub mod nifti_write;
 pub mod voxels;

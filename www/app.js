@@ -1,0 +1,334 @@
+// The page: opening files, the worker conversation, the info panel, windowing, the label
+// overlay and saving. All decoding happens in worker.js; this thread only draws.
+import { Viewer } from './viewer.js';
+import { defaultColour } from './palette.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Talks to the worker: `call(type, args, transfer)` resolves with its reply or rejects with its error. */
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+let nextId = 1;
+const pending = new Map();
+worker.onmessage = ({ data }) => {
+  const { resolve, reject } = pending.get(data.id);
+  pending.delete(data.id);
+  if (data.ok) resolve(data);
+  else reject(new Error(data.error));
+};
+worker.onerror = (e) => showError(`The worker failed: ${e.message || 'unknown error'}. Reload the page.`);
+function call(type, args = {}, transfer = []) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, type, ...args }, transfer);
+  });
+}
+
+const CT_PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
+
+/** What is loaded: the scan's info and name, the automatic window, and the overlay. */
+const state = { info: null, name: '', auto: null, overlay: null };
+
+const viewer = new Viewer($('viewer'), {
+  onCrosshair(ijk, value, label) {
+    $('cursor-voxel').value = ijk.join(' ');
+    $('cursor-world').textContent = worldOf(ijk).map((v) => v.toFixed(1)).join(', ') + ' mm';
+    $('cursor-value').textContent = formatValue(value);
+    $('cursor-label').textContent = labelText(label);
+  },
+  onHover(ijk, value, label) {
+    $('hover').textContent = ijk
+      ? `under the pointer: voxel ${ijk.join(' ')} · ${worldOf(ijk).map((v) => v.toFixed(1)).join(', ')} mm · value ${formatValue(value)}${label ? ' · ' + labelText(label) : ''}`
+      : '\u00a0';
+  },
+  onWindow() {
+    $('window-preset').value = 'custom';
+  },
+});
+
+/** World (mm) coordinates of voxel (i, j, k) through the scan's affine. */
+function worldOf(ijk) {
+  const a = state.info.affine_mm;
+  return [0, 1, 2].map((r) => a[r][0] * ijk[0] + a[r][1] * ijk[1] + a[r][2] * ijk[2] + a[r][3]);
+}
+
+function formatValue(v) {
+  if (v === undefined || v === null) return '—';
+  if (Number.isNaN(v)) return 'NaN';
+  return Number.isInteger(v) ? String(v) : Number(v.toPrecision(6)).toString();
+}
+
+function labelText(value) {
+  if (!value) return '—';
+  const entry = state.overlay?.table.get(value);
+  return entry ? `${value} ${entry.name}` : String(value);
+}
+
+function showError(message) {
+  const box = $('message');
+  box.className = '';
+  box.textContent = message; // text, never HTML: file names and headers are untrusted
+  box.hidden = false;
+}
+
+function clearMessage() {
+  $('message').hidden = true;
+}
+
+function setBusy(busy) {
+  document.body.dataset.busy = busy ? '1' : '';
+  document.body.style.cursor = busy ? 'progress' : '';
+}
+
+/** Reads File objects (or {name, bytes: ArrayBuffer}) into transferable {name, bytes}. */
+async function readFiles(files) {
+  return Promise.all(files.map(async (f) => (f instanceof Blob ? { name: f.name, bytes: await f.arrayBuffer() } : f)));
+}
+
+/** Opens a scan; on failure the previous scan stays on screen. */
+async function openScan(fileList, startedAt = performance.now()) {
+  const files = [...fileList];
+  setBusy(true);
+  try {
+    const read = await readFiles(files);
+    const name = read.map((f) => f.name).join(' + ');
+    const reply = await call('open', { files: read }, read.map((f) => f.bytes));
+    clearMessage();
+    showScan(name, reply);
+    const firstSliceMs = performance.now() - startedAt;
+    document.body.dataset.firstSliceMs = firstSliceMs.toFixed(1);
+    document.body.dataset.decodeMs = reply.decodeMs.toFixed(1);
+    document.body.dataset.wasmBytes = reply.wasmBytes ?? '';
+    $('stats').textContent = `decoded in ${reply.decodeMs.toFixed(0)} ms · first slice after ${firstSliceMs.toFixed(0)} ms · wasm memory ${(reply.wasmBytes / 2 ** 20).toFixed(0)} MB`;
+  } catch (e) {
+    showError(`Could not open ${files.map((f) => f.name).join(' + ')}: ${e.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function showScan(name, { info, data, auto }) {
+  Object.assign(state, { info, name, auto, overlay: null });
+  document.body.dataset.state = 'ready';
+  $('scan-name').textContent = name;
+  $('scan-dims').textContent = info.dims.join(' × ');
+  $('scan-type').textContent = info.datatype;
+  $('scan-spacing').textContent = info.spacing_mm.map((s) => s.toFixed(3)).join(' × ') + ' mm' + (info.unit === 'mm' ? '' : ` (file unit: ${info.unit})`);
+  $('scan-orientation').textContent = info.orientation;
+  $('scan-range').textContent = info.value_range ? info.value_range.map(formatValue).join(' … ') : 'all NaN';
+  $('scan-description').textContent = info.description || '—';
+  const notes = $('scan-notes');
+  notes.replaceChildren(...info.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  const volumes = info.volume_count;
+  $('volume-picker').hidden = volumes < 2;
+  $('volume-index').max = volumes - 1;
+  $('volume-index').value = 0;
+  $('volume-count').textContent = `of 0–${volumes - 1}`;
+  for (const el of document.querySelectorAll('.needs-scan, .needs-scan input, #cursor-voxel')) el.disabled = false;
+  viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
+  for (const el of document.querySelectorAll('.view')) {
+    const edges = { axial: 'RLAP', coronal: 'RLSI', sagittal: 'APSI' }[el.dataset.view];
+    el.querySelectorAll('.edge').forEach((span, i) => (span.textContent = edges[i]));
+  }
+  const looksCt = info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
+  $('window-preset').value = looksCt ? 'ct-soft' : 'auto';
+  applyPreset();
+  showOverlay();
+}
+
+function applyPreset() {
+  const preset = $('window-preset').value;
+  if (preset === 'custom') return;
+  if (CT_PRESETS[preset]) {
+    const [width, level] = CT_PRESETS[preset];
+    viewer.setWindow(level - width / 2, level + width / 2);
+  } else if (preset === 'auto' && state.auto) {
+    viewer.setWindow(...state.auto);
+  } else {
+    viewer.setWindow(...(state.info.value_range ?? [0, 1]));
+  }
+}
+
+/** Applies an overlay reply {values, counts, table?} to the view and the label table. */
+function setOverlay({ values, counts, table }) {
+  const named = new Map((table ?? []).map((l) => [l.value, l]));
+  const entries = new Map();
+  for (const [value] of counts) {
+    const given = named.get(value);
+    entries.set(value, { value, name: given?.name ?? `label ${value}`, rgb: given?.rgb ?? defaultColour(value), visible: true });
+  }
+  for (const [value, l] of named) if (!entries.has(value)) entries.set(value, { ...l, rgb: l.rgb ?? defaultColour(value), visible: true });
+  state.overlay = { values, counts: new Map(counts), table: entries, opacity: Number($('opacity').value) };
+  showOverlay();
+}
+
+function overlayLut() {
+  const lut = new Uint8ClampedArray(65536 * 4);
+  for (const l of state.overlay.table.values()) {
+    lut.set([...l.rgb, l.visible ? 255 : 0], l.value * 4);
+  }
+  return lut;
+}
+
+function showOverlay() {
+  const has = !!state.overlay;
+  for (const el of document.querySelectorAll('.needs-overlay, .needs-overlay input')) el.disabled = !has;
+  const body = $('label-table').querySelector('tbody');
+  if (!has) {
+    body.replaceChildren();
+    viewer.setOverlay(null);
+    return;
+  }
+  const mm3 = state.info.voxel_volume_mm3;
+  const rows = [...state.overlay.table.values()].sort((a, b) => a.value - b.value).map((l) => {
+    const tr = document.createElement('tr');
+    const show = Object.assign(document.createElement('input'), { type: 'checkbox', checked: l.visible });
+    show.setAttribute('aria-label', `show ${l.name}`);
+    show.addEventListener('change', () => {
+      l.visible = show.checked;
+      viewer.setOverlay({ ...state.overlay, lut: overlayLut() });
+    });
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.backgroundColor = `rgb(${l.rgb.join(',')})`;
+    const count = state.overlay.counts.get(l.value) ?? 0;
+    const cells = [show, String(l.value), [swatch, l.name], String(count), ((count * mm3) / 1000).toFixed(2)];
+    cells.forEach((content, i) => {
+      const td = document.createElement('td');
+      if (i >= 3 || i === 1) td.className = 'num';
+      if (Array.isArray(content)) td.append(...content);
+      else td.append(content);
+      tr.append(td);
+    });
+    tr.dataset.value = l.value;
+    tr.dataset.count = count;
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  viewer.setOverlay({ values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+}
+
+async function openOverlay(fileList) {
+  const files = [...fileList];
+  if (!state.info) return showError('Open a scan first, then its label map.');
+  setBusy(true);
+  try {
+    const read = await readFiles(files);
+    const reply = await call('overlay', { files: read }, read.map((f) => f.bytes));
+    clearMessage();
+    setOverlay(reply);
+  } catch (e) {
+    showError(`Could not open the label map ${files.map((f) => f.name).join(' + ')}: ${e.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function baseName() {
+  return state.name.split(' + ')[0].replace(/\.(nii|hdr|img)(\.gz)?$/i, '') || 'scan';
+}
+
+async function saveOverlay() {
+  try {
+    const values = state.overlay.values.slice();
+    const { bytes } = await call('save', { values }, [values.buffer]);
+    download(new Blob([bytes], { type: 'application/gzip' }), `${baseName()}_labels.nii.gz`);
+    const labels = [...state.overlay.table.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => ({ value, name, rgb }));
+    download(new Blob([JSON.stringify({ labels }, null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
+  } catch (e) {
+    showError(`Could not save the label map: ${e.message}`);
+  }
+}
+
+async function openFromAddress() {
+  const params = new URLSearchParams(location.search);
+  const scan = params.get('scan');
+  if (!scan) return;
+  const url = new URL(scan, location.href);
+  if (url.origin !== location.origin) {
+    return showError(`Not opening ${scan}: only scans from this site (${location.origin}) can be opened from the address.`);
+  }
+  await openUrl(url);
+}
+
+async function openUrl(url) {
+  const started = performance.now();
+  try {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);
+    const name = decodeURIComponent(url.pathname.split('/').pop());
+    await openScan([{ name, bytes: await response.arrayBuffer() }], started);
+  } catch (e) {
+    showError(`Could not load ${url.pathname}: ${e.message}`);
+  }
+}
+
+// Wiring.
+$('open-scan').addEventListener('change', (e) => {
+  const started = performance.now();
+  if (e.target.files.length) openScan(e.target.files, started);
+  e.target.value = '';
+});
+$('open-overlay').addEventListener('change', (e) => {
+  if (e.target.files.length) openOverlay(e.target.files);
+  e.target.value = '';
+});
+$('load-sample').addEventListener('click', () => openUrl(new URL('sample/mni152_t1.nii.gz', location.href)));
+$('save-overlay').addEventListener('click', saveOverlay);
+$('save-png').addEventListener('click', () => viewer.snapshot().toBlob((b) => download(b, `${baseName()}_view.png`), 'image/png'));
+$('layout').addEventListener('change', (e) => viewer.setLayout(e.target.value));
+$('window-preset').addEventListener('change', applyPreset);
+$('opacity').addEventListener('input', (e) => {
+  state.overlay.opacity = Number(e.target.value);
+  viewer.setOverlay({ values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+});
+$('volume-index').addEventListener('change', async (e) => {
+  const index = Math.max(0, Math.min(state.info.volume_count - 1, Math.round(Number(e.target.value) || 0)));
+  e.target.value = index;
+  try {
+    const { data } = await call('volume', { index });
+    viewer.setData(data);
+  } catch (err) {
+    showError(`Could not show volume ${index}: ${err.message}`);
+  }
+});
+$('goto').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const ijk = $('cursor-voxel').value.trim().split(/[\s,]+/).map(Number);
+  if (ijk.length !== 3 || ijk.some((v) => !Number.isInteger(v) || v < 0)) {
+    return showError('Voxel coordinates are three whole numbers ≥ 0, e.g. "128 100 64".');
+  }
+  const outside = ijk.findIndex((v, axis) => v >= state.info.dims[axis]);
+  if (outside >= 0) return showError(`Voxel ${ijk.join(' ')} is outside the scan: axis ${outside} has ${state.info.dims[outside]} voxels.`);
+  clearMessage();
+  viewer.setVoxel(ijk);
+});
+
+const viewerEl = $('viewer');
+for (const type of ['dragenter', 'dragover']) {
+  document.addEventListener(type, (e) => {
+    e.preventDefault();
+    viewerEl.classList.add('dragover');
+  });
+}
+document.addEventListener('dragleave', (e) => {
+  if (!e.relatedTarget) viewerEl.classList.remove('dragover');
+});
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  viewerEl.classList.remove('dragover');
+  const started = performance.now();
+  const files = [...(e.dataTransfer?.files ?? [])];
+  if (files.length) openScan(files, started);
+});
+
+openFromAddress();
