@@ -8,7 +8,7 @@ PORT ?= 8080
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/medseg-target
 WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/medseg.wasm
 
-.PHONY: serve test test-native test-wasm test-browser web setup-build fuzz
+.PHONY: serve test test-native test-wasm test-browser web setup-build fuzz bench
 
 serve: web
 	scripts/setup.sh sample
@@ -41,3 +41,14 @@ test-browser: web
 ## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.
 fuzz:
 	cd fuzz && cargo +nightly fuzz run read_nifti -- -max_total_time=$${FUZZ_SECONDS:-300} -rss_limit_mb=2048
+
+## Benchmarks (not tests): decode natively, in wasm under node, with nibabel, and in the page.
+BENCH_FILES ?= ../shared/data/brain/t1_crop.nii.gz ../shared/data/ct/example_ct.nii.gz
+bench: web
+	cargo build --release --bin medseg
+	$(CARGO_TARGET_DIR)/release/medseg bench --runs 9 $(BENCH_FILES)
+	wasm-bindgen --target nodejs --no-typescript --out-dir $(CARGO_TARGET_DIR)/pkg-node $(WASM)
+	node scripts/bench_wasm_decode.mjs $(CARGO_TARGET_DIR)/pkg-node $(BENCH_FILES)
+	python3 scripts/bench_nibabel.py $(BENCH_FILES)
+	scripts/setup.sh browser
+	cd tests/e2e && node bench.mjs $(abspath $(BENCH_FILES))
