@@ -14,8 +14,9 @@ const server = createServer(async (req, res) => {
   const [prefix, dir] = ROUTES.find(([p]) => path.startsWith(p));
   const file = dir ? join(dir, path.slice(prefix.length) || 'index.html') : files.find((f) => basename(f) === path.slice(prefix.length));
   try {
+    const body = await readFile(file);
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(await readFile(file));
+    res.end(body);
   } catch {
     res.writeHead(404).end();
   }
