@@ -9,8 +9,10 @@
 //! - [`info`]: the summary of a scan that `medseg info` and the page show.
 //! - `web` (wasm32 only): the JavaScript API.
 
+pub mod infer;
 pub mod info;
 pub mod labels;
+pub mod models;
 pub mod volume;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

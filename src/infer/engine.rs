@@ -1,0 +1,83 @@
+//! A neural network run by tract on the CPU: parsed once from ONNX bytes (or an imported
+//! graph), optimized once per input shape, run many times.
+
+use std::sync::Mutex;
+
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+use crate::models::ModelError;
+
+type Plan = TypedSimplePlan;
+
+/// A parsed network whose single input is float32 `[N, C, D, H, W]` (or any rank).
+pub struct Network {
+    model: InferenceModel,
+    /// Optimized plans by input shape (the last one used is kept).
+    plan: Mutex<Option<(Vec<usize>, Arc<Plan>)>>,
+}
+
+impl Network {
+    /// Parses an ONNX file's bytes.
+    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Network, ModelError> {
+        if bytes.is_empty() {
+            return Err(ModelError::Format("the model file is empty".into()));
+        }
+        let proto = tract_onnx::onnx()
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| ModelError::Format(format!("this is not an ONNX model ({e})")))?;
+        Self::from_proto(&proto)
+    }
+
+    /// Builds a network from an ONNX graph in memory.
+    pub fn from_proto(proto: &ModelProto) -> Result<Network, ModelError> {
+        let model = tract_onnx::onnx()
+            .model_for_proto_model(proto)
+            .map_err(|e| ModelError::Format(format!("the ONNX graph cannot be loaded: {e:#}")))?;
+        if model.inputs.len() != 1 || model.outputs.is_empty() {
+            return Err(ModelError::Format(format!(
+                "expected one input and at least one output, found {} and {}",
+                model.inputs.len(),
+                model.outputs.len()
+            )));
+        }
+        Ok(Network { model, plan: Mutex::new(None) })
+    }
+
+    fn plan_for(&self, shape: &[usize]) -> Result<Arc<Plan>, ModelError> {
+        let mut cached = self.plan.lock().expect("plan cache lock");
+        if let Some((s, plan)) = cached.as_ref() {
+            if s == shape {
+                return Ok(plan.clone());
+            }
+        }
+        let plan = self
+            .model
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Shape(format!("input shape {shape:?}: {e:#}")))?;
+        *cached = Some((shape.to_vec(), plan.clone()));
+        Ok(plan)
+    }
+
+    /// Runs the network on `input` of the given shape; returns the first output and its shape.
+    pub fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
+        if input.len() != shape.iter().product::<usize>() {
+            return Err(ModelError::Shape(format!("{} values for shape {shape:?}", input.len())));
+        }
+        let plan = self.plan_for(shape)?;
+        let tensor = Tensor::from_shape(shape, &input).map_err(|e| ModelError::Shape(e.to_string()))?;
+        drop(input);
+        let outputs = plan.run(tvec!(tensor.into())).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let out = outputs[0].clone().into_tensor();
+        let out_shape = out.shape().to_vec();
+        let values = out
+            .into_plain_array::<f32>()
+            .map_err(|e| ModelError::Run(format!("output is not float32: {e}")))?
+            .into_iter()
+            .collect();
+        Ok((values, out_shape))
+    }
+}

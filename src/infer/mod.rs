@@ -1,0 +1,3 @@
+//! Inference: tract networks, and the pipelines that turn a scan into a label map.
+
+pub mod engine;
