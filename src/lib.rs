@@ -12,7 +12,9 @@
 pub mod infer;
 pub mod info;
 pub mod labels;
+pub mod metrics;
 pub mod models;
+pub mod postprocess;
 pub mod volume;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -64,13 +64,39 @@ impl Network {
 
     /// Runs the network on `input` of the given shape; returns the first output and its shape.
     pub fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
+        self.run_with_progress(input, shape, &mut |_| true)
+    }
+
+    /// Like [`Network::run`], calling `progress(fraction of nodes evaluated)` before each node;
+    /// when it returns false the run stops with [`ModelError::Cancelled`].
+    pub fn run_with_progress(
+        &self,
+        input: Vec<f32>,
+        shape: &[usize],
+        progress: &mut dyn FnMut(f64) -> bool,
+    ) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
         if input.len() != shape.iter().product::<usize>() {
             return Err(ModelError::Shape(format!("{} values for shape {shape:?}", input.len())));
         }
         let plan = self.plan_for(shape)?;
         let tensor = Tensor::from_shape(shape, &input).map_err(|e| ModelError::Shape(e.to_string()))?;
         drop(input);
-        let outputs = plan.run(tvec!(tensor.into())).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let total = plan.order_without_consts().len().max(1) as f64;
+        let mut done = 0usize;
+        let mut cancelled = false;
+        let mut state = tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let outputs = state.run_plan_with_eval(tvec!(tensor.into()), |ctx, op_state, node, inputs| {
+            if !progress(done as f64 / total) {
+                cancelled = true;
+                return Err(TractError::msg("cancelled"));
+            }
+            done += 1;
+            tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
+        });
+        if cancelled {
+            return Err(ModelError::Cancelled);
+        }
+        let outputs = outputs.map_err(|e| ModelError::Run(format!("{e:#}")))?;
         let out = outputs[0].clone().into_tensor();
         let out_shape = out.shape().to_vec();
         let values = out

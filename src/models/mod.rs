@@ -1,5 +1,7 @@
 //! Models: loading ONNX and brainchop's TF.js layers format into a runnable network.
 
+pub mod catalog;
+pub mod manifest;
 pub mod tfjs;
 
 use thiserror::Error;
@@ -19,4 +21,52 @@ pub enum ModelError {
     /// The user cancelled.
     #[error("cancelled")]
     Cancelled,
+}
+
+use crate::infer::engine::Network;
+use manifest::{sha256_hex, Manifest, ModelFormat};
+
+/// A model ready to run: its manifest and its network.
+pub struct Model {
+    /// What the model is and how to run it.
+    pub manifest: Manifest,
+    /// The network.
+    pub network: Network,
+}
+
+impl Model {
+    /// Loads a model from its manifest, reading each listed file through `read` (by relative
+    /// path) and checking its SHA-256 against the manifest.
+    pub fn load(manifest: Manifest, read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Model, ModelError> {
+        let mut files = Vec::with_capacity(manifest.files.len());
+        for file in &manifest.files {
+            let bytes = read(&file.path).map_err(|e| ModelError::Format(format!("{}: {e}", file.path)))?;
+            let digest = sha256_hex(&bytes);
+            if digest != file.sha256 {
+                return Err(ModelError::Format(format!(
+                    "{}: SHA-256 is {digest}, the manifest pins {}; the file is damaged or a different version",
+                    file.path, file.sha256
+                )));
+            }
+            files.push(bytes);
+        }
+        let network = match manifest.format {
+            ModelFormat::Onnx => Network::from_onnx_bytes(&files[0])?,
+            ModelFormat::TfjsLayers => {
+                let json = std::str::from_utf8(&files[0])
+                    .map_err(|_| ModelError::Format(format!("{} is not UTF-8 JSON", manifest.files[0].path)))?;
+                let listed = tfjs::shard_paths(json)?;
+                let shards: Vec<Vec<u8>> = listed
+                    .iter()
+                    .map(|p| {
+                        manifest.files.iter().position(|f| &f.path == p).map(|i| files[i].clone()).ok_or_else(|| {
+                            ModelError::Format(format!("model.json needs the weight file {p}, which the manifest does not list"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Network::from_proto(&tfjs::to_onnx(json, &shards)?)?
+            }
+        };
+        Ok(Model { manifest, network })
+    }
 }

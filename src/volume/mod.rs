@@ -5,6 +5,7 @@ pub mod geometry;
 pub mod intensity;
 pub mod nifti_read;
 pub mod nifti_write;
+pub mod resample;
 pub mod voxels;
 
 pub use error::ReadError;

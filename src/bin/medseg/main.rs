@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod models;
 
 use medseg::info::ScanInfo;
 use medseg::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
@@ -12,6 +13,12 @@ medseg — open and segment medical scans (NIfTI-1)
 
 usage:
   medseg info [--json] FILE...    header summary of each scan (.nii, .nii.gz, .hdr/.img)
+  medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz
+                                  segment a scan with a catalog model (+ OUT.json label names)
+  medseg eval PRED GT [--map FILE]  Dice, HD95 (mm) and volumes (mL) per label
+  medseg models [list]            the catalog, and which models are available locally
+  medseg models fetch [--from DIR] [NAME...]
+                                  fetch brainchop models (pinned SHA-256), or copy from a mirror
   medseg compare A B              same grid, affine (max difference) and voxels? exit 1 if not
   medseg bench [--runs N] FILE... decode benchmark: median ms per stage, peak memory
   medseg help                     this text
@@ -23,6 +30,9 @@ fn main() -> ExitCode {
         Some("info") => info(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("compare") => compare(&args[1..]),
+        Some("segment") => models::segment_command(&args[1..]),
+        Some("eval") => models::eval_command(&args[1..]),
+        Some("models") => models::models_command(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,78 @@
+"""Writes models/catalog.json: the manifest of every model the app offers.
+
+brainchop's MeshNets are not committed; their SHA-256 pins and label names are read from a local
+mirror of brainchop's files (default ../shared/models/brainchop-tfjs). Run from the repository root:
+    python3 models/make_catalog.py [MIRROR]
+"""
+import hashlib
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MIRROR = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared/models/brainchop-tfjs"
+BRAINCHOP_COMMIT = "5c540411d4a1c6b24c36d1c938cb23251617aa05"
+THREE_CLASS = ["background", "White-Matter", "Grey-Matter"]
+
+# name: (title, description, intensity, post-processing for a mask)
+BRAINCHOP = {
+    "model5_gw_ae": ("Grey/white matter (fast, 5 channels)", "Brain tissue: white and grey matter. T1, conformed.", "min-max", False),
+    "model11_gw_ae": ("Grey/white matter (11 channels)", "Brain tissue: white and grey matter. T1, conformed.", "min-max", False),
+    "model20chan3cls": ("Grey/white matter (20 channels)", "Brain tissue: white and grey matter. T1, conformed.", "quantiles", False),
+    "model18cls": ("Brain structures, 18 classes (fast)", "FreeSurfer subcortical structures, cortex and white matter. T1.", "min-max", False),
+    "model30chan18cls": ("Brain structures, 18 classes", "FreeSurfer subcortical structures, cortex and white matter. T1.", "min-max", False),
+    "model30chan50cls": ("Brain regions, 50 classes", "FreeSurfer regions (cortical parcels and subcortical). T1.", "quantiles", False),
+    "model21_104class": ("Brain atlas, 104 classes", "FreeSurfer aparc+aseg-style atlas, 104 regions. T1.", "min-max", False),
+    "mindgrab": ("Brain mask (any modality)", "Brain extraction (skull stripping) for T1, T2, FLAIR, CT and more.", "min-max", True),
+}
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def labels_of(folder):
+    for name in ("colormap3.json", "colormap.json"):
+        path = folder / name
+        if path.exists():
+            c = json.loads(path.read_text())
+            if name == "colormap.json" and folder.name == "model5_gw_ae":
+                continue
+            return [{"value": i, "name": n, "rgb": [c["R"][i], c["G"][i], c["B"][i]]} for i, n in enumerate(c["labels"])]
+    colours = [[0, 0, 0], [255, 255, 255], [205, 62, 78]]
+    return [{"value": i, "name": n, "rgb": colours[i]} for i, n in enumerate(THREE_CLASS)]
+
+
+def brainchop_manifest(name, title, description, intensity, is_mask):
+    folder = MIRROR / name
+    model_json = json.loads((folder / "model.json").read_text())
+    files = ["model.json"] + [p for g in model_json["weightsManifest"] for p in g["paths"]]
+    return {
+        "name": name,
+        "title": title,
+        "description": description,
+        "licence": "MIT (brainchop, Copyright (c) 2022 Mohamed Masoud and Sergey Plis)",
+        "source": f"brainchop github.com/neuroneural/brainchop, public/models/{name} at commit {BRAINCHOP_COMMIT}",
+        "format": "tfjs-layers",
+        "files": [{"path": f, "sha256": sha256(folder / f), "bytes": (folder / f).stat().st_size} for f in files],
+        "preprocess": {
+            "conform": True,
+            "intensity": {"kind": "min-max"} if intensity == "min-max" else {"kind": "quantiles", "lo": 0.05, "hi": 0.95},
+            "crop": {"threshold": 0.0, "pad": 18},
+            "transpose": True,
+        },
+        "pipeline": {"kind": "volume"},
+        "postprocess": {"decision": {"kind": "argmax"}, "keep_largest": is_mask, "fill_holes": is_mask},
+        "labels": labels_of(folder),
+    }
+
+
+def main():
+    models = [brainchop_manifest(name, *spec) for name, spec in BRAINCHOP.items()]
+    out = ROOT / "models/catalog.json"
+    out.write_text(json.dumps({"brainchop_commit": BRAINCHOP_COMMIT, "models": models}, indent=1) + "\n")
+    print(f"wrote {len(models)} manifests to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+//! Model manifests (JSON): everything the pipeline needs to run a model, so a new model needs
+//! no code — files and their SHA-256, input, preprocessing, pipeline kind, post-processing,
+//! labels, licence and source.
+
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+use crate::labels::Label;
+
+/// A model's manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Short identifier, e.g. "model30chan18cls".
+    pub name: String,
+    /// Human title shown in the model picker.
+    pub title: String,
+    /// What it segments, from what kind of scan.
+    pub description: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Where the weights come from (project, version or commit).
+    pub source: String,
+    /// How the files are to be read.
+    pub format: ModelFormat,
+    /// Every file of the model with its SHA-256; for `tfjs-layers` the first is `model.json`.
+    pub files: Vec<ModelFile>,
+    /// What goes into the network.
+    pub preprocess: Preprocess,
+    /// How the volume is fed to the network.
+    pub pipeline: Pipeline,
+    /// How outputs become labels.
+    pub postprocess: Postprocess,
+    /// Names and colours of the output labels (value 0 is background).
+    pub labels: Vec<Label>,
+}
+
+/// Model file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelFormat {
+    /// One `.onnx` file, input `[1, 1, D, H, W]`, output `[1, C, D, H, W]`.
+    Onnx,
+    /// brainchop's TF.js layers format (`model.json` + weight shards).
+    TfjsLayers,
+}
+
+/// One file of a model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Path relative to the model's folder.
+    pub path: String,
+    /// Lower-case hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Preprocessing before the network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Resample to FreeSurfer's conformed grid (256³, 1 mm, LIA, uint8 range) first.
+    pub conform: bool,
+    /// Intensity scaling.
+    pub intensity: Intensity,
+    /// Crop to the bounding box of voxels above `threshold` (after conforming), with `pad` voxels.
+    pub crop: Option<Crop>,
+    /// Feed the volume as `[D, H, W] = [x, y, z]` instead of `[z, y, x]` (brainchop's
+    /// `enableTranspose`).
+    pub transpose: bool,
+}
+
+/// Intensity scaling, computed over the whole (conformed) volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Intensity {
+    /// (v − min) / (max − min).
+    MinMax,
+    /// (v − q(lo)) / (q(hi) − q(lo)), quantiles as fractions.
+    Quantiles {
+        /// Lower quantile, e.g. 0.05.
+        lo: f64,
+        /// Upper quantile, e.g. 0.95.
+        hi: f64,
+    },
+    /// (v − mean) / std.
+    ZScore,
+    /// Clip to [level − width/2, level + width/2], then scale to [0, 1].
+    CtWindow {
+        /// Window centre (HU).
+        level: f64,
+        /// Window width (HU).
+        width: f64,
+    },
+}
+
+/// Cropping to the object before inference.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crop {
+    /// Voxels above this value define the bounding box.
+    pub threshold: f64,
+    /// Voxels added on every side.
+    pub pad: usize,
+}
+
+/// How the network sees the volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Pipeline {
+    /// The whole (cropped) volume at once.
+    Volume,
+}
+
+/// From network outputs to labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Postprocess {
+    /// Argmax over channels, or one channel thresholded.
+    pub decision: Decision,
+    /// Keep only the largest connected component of the foreground.
+    pub keep_largest: bool,
+    /// Fill enclosed holes of the foreground (with label 1).
+    pub fill_holes: bool,
+}
+
+/// Turning logits or probabilities into labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Decision {
+    /// Label = index of the largest channel.
+    Argmax,
+    /// Label 1 where channel `channel` exceeds `threshold`.
+    Threshold {
+        /// Which output channel.
+        channel: usize,
+        /// Threshold on that channel's values.
+        threshold: f32,
+    },
+}
+
+impl Manifest {
+    /// Parses a manifest; a missing or unknown field is an error naming it.
+    pub fn from_json(text: &str) -> Result<Manifest, ModelError> {
+        let manifest: Manifest =
+            serde_json::from_str(text).map_err(|e| ModelError::Format(format!("model manifest: {e}")))?;
+        if manifest.files.is_empty() {
+            return Err(ModelError::Format("model manifest: \"files\" lists no file".into()));
+        }
+        Ok(manifest)
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let err = Manifest::from_json(r#"{"name":"x"}"#).unwrap_err().to_string();
+        assert!(err.contains("missing field"), "{err}");
+        assert!(err.contains("title"), "{err}");
+    }
+
+    #[test]
+    fn sha256_of_abc() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,173 @@
+//! Moving voxels between grids through their affines: FreeSurfer-style conforming (256³, 1 mm,
+//! LIA) for the models that expect it, and nearest-neighbour resampling of label maps back onto
+//! a scan's own grid.
+
+use nalgebra::{Matrix4, Vector4};
+
+use super::geometry::Affine;
+use super::Volume;
+
+/// A 3D grid: size (x fastest) and voxel→world affine in millimetres.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Voxels along x, y, z.
+    pub shape: [usize; 3],
+    /// Voxel→world (mm).
+    pub affine: Affine,
+}
+
+impl Grid {
+    /// The grid of volume `scan` (its first three dims, affine in mm).
+    pub fn of(scan: &Volume) -> Grid {
+        Grid { shape: scan.shape3(), affine: scan.geometry.affine_mm() }
+    }
+
+    /// Voxels in the grid.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a grid without voxels.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// FreeSurfer's conformed grid for a scan: 256³ voxels of 1 mm in LIA orientation, centred
+    /// where the scan's centre (voxel dims/2) is.
+    pub fn conformed_for(scan: &Grid) -> Grid {
+        let centre = apply(&scan.affine, scan.shape.map(|n| n as f64 / 2.0));
+        // Columns: i → Left (−x), j → Inferior (−z), k → Anterior (+y).
+        let rotation = [[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]];
+        let mut affine = [[0.0; 4]; 4];
+        for r in 0..3 {
+            affine[r][..3].copy_from_slice(&rotation[r]);
+            affine[r][3] = centre[r] - (0..3).map(|c| rotation[r][c] * 128.0).sum::<f64>();
+        }
+        affine[3][3] = 1.0;
+        Grid { shape: [256; 3], affine }
+    }
+
+    /// True when `other` has the same size and an affine equal within `tolerance` (mm).
+    pub fn matches(&self, other: &Grid, tolerance: f64) -> bool {
+        self.shape == other.shape
+            && (0..3).all(|r| (0..4).all(|c| (self.affine[r][c] - other.affine[r][c]).abs() <= tolerance))
+    }
+
+    /// The affine mapping this grid's voxel indices to `other`'s voxel indices.
+    fn index_map_to(&self, other: &Grid) -> Option<Matrix4<f64>> {
+        let to_world = matrix(&self.affine);
+        let from_world = matrix(&other.affine).try_inverse()?;
+        Some(from_world * to_world)
+    }
+}
+
+fn matrix(a: &Affine) -> Matrix4<f64> {
+    Matrix4::from_fn(|r, c| a[r][c])
+}
+
+fn apply(a: &Affine, p: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|r| a[r][0] * p[0] + a[r][1] * p[1] + a[r][2] * p[2] + a[r][3])
+}
+
+/// Resamples `values` (on `from`) onto `to` with trilinear interpolation; outside is 0.
+pub fn resample_linear(values: &[f32], from: &Grid, to: &Grid) -> Vec<f32> {
+    let Some(map) = to.index_map_to(from) else { return vec![0.0; to.len()] };
+    let [nx, ny, nz] = from.shape;
+    let at = |x: usize, y: usize, z: usize| values[x + nx * (y + ny * z)];
+    resample_with(to, &map, |p| {
+        let f = p.map(f64::floor);
+        let (x0, y0, z0) = (f[0] as i64, f[1] as i64, f[2] as i64);
+        if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx as i64 || y0 >= ny as i64 || z0 >= nz as i64 {
+            return 0.0;
+        }
+        let w = [p[0] - f[0], p[1] - f[1], p[2] - f[2]];
+        let mut sum = 0.0f64;
+        for corner in 0..8 {
+            let (dx, dy, dz) = (corner & 1, (corner >> 1) & 1, (corner >> 2) & 1);
+            let (x, y, z) = (x0 + dx as i64, y0 + dy as i64, z0 + dz as i64);
+            if x < 0 || y < 0 || z < 0 || x >= nx as i64 || y >= ny as i64 || z >= nz as i64 {
+                continue;
+            }
+            let weight = [w[0], w[1], w[2]]
+                .iter()
+                .zip([dx, dy, dz])
+                .map(|(w, d)| if d == 1 { *w } else { 1.0 - w })
+                .product::<f64>();
+            sum += weight * f64::from(at(x as usize, y as usize, z as usize));
+        }
+        sum as f32
+    })
+}
+
+/// Resamples labels (on `from`) onto `to` by nearest neighbour; outside is 0.
+pub fn resample_nearest(labels: &[u16], from: &Grid, to: &Grid) -> Vec<u16> {
+    if from.matches(to, 1e-6) {
+        return labels.to_vec();
+    }
+    let Some(map) = to.index_map_to(from) else { return vec![0; to.len()] };
+    let [nx, ny, nz] = from.shape;
+    resample_with(to, &map, |p| {
+        let [x, y, z] = p.map(|v| v.round());
+        if x < 0.0 || y < 0.0 || z < 0.0 || x >= nx as f64 || y >= ny as f64 || z >= nz as f64 {
+            return 0;
+        }
+        labels[x as usize + nx * (y as usize + ny * z as usize)]
+    })
+}
+
+fn resample_with<T>(to: &Grid, map: &Matrix4<f64>, mut sample: impl FnMut([f64; 3]) -> T) -> Vec<T> {
+    let [tx, ty, tz] = to.shape;
+    let mut out = Vec::with_capacity(to.len());
+    for z in 0..tz {
+        for y in 0..ty {
+            let row = map * Vector4::new(0.0, y as f64, z as f64, 1.0);
+            let step = map.column(0);
+            for x in 0..tx {
+                let p = [row[0] + step[0] * x as f64, row[1] + step[1] * x as f64, row[2] + step[2] * x as f64];
+                out.push(sample(p));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity_grid(shape: [usize; 3]) -> Grid {
+        let mut affine = [[0.0; 4]; 4];
+        for i in 0..4 {
+            affine[i][i] = 1.0;
+        }
+        Grid { shape, affine }
+    }
+
+    #[test]
+    fn conformed_grid_is_lia_and_centred() {
+        let scan = identity_grid([100, 120, 80]);
+        let c = Grid::conformed_for(&scan);
+        assert_eq!(super::super::geometry::orientation_letters(&c.affine), "LIA");
+        let centre = apply(&c.affine, [128.0, 128.0, 128.0]);
+        assert_eq!(centre, [50.0, 60.0, 40.0]);
+    }
+
+    #[test]
+    fn nearest_roundtrip_through_a_flip() {
+        let a = identity_grid([4, 3, 2]);
+        let mut flipped = a.clone();
+        flipped.affine[0] = [-1.0, 0.0, 0.0, 3.0];
+        let labels: Vec<u16> = (0..24).collect();
+        let there = resample_nearest(&labels, &a, &flipped);
+        assert_eq!(there[0], 3, "voxel 0 of the flipped grid is voxel 3 of the original");
+        assert_eq!(resample_nearest(&there, &flipped, &a), labels);
+    }
+
+    #[test]
+    fn linear_interpolates_between_voxels() {
+        let a = identity_grid([2, 1, 1]);
+        let mut half = identity_grid([1, 1, 1]);
+        half.affine[0][3] = 0.5;
+        assert_eq!(resample_linear(&[0.0, 10.0], &a, &half), vec![5.0]);
+    }
+}
