@@ -13,6 +13,8 @@ type Plan = TypedSimplePlan;
 /// A parsed network whose single input is float32 `[N, C, D, H, W]` (or any rank).
 pub struct Network {
     model: InferenceModel,
+    /// The input dims the graph declares (`None` for a symbolic dim), when it declares them.
+    declared_input: Option<Vec<Option<usize>>>,
     /// Optimized plans by input shape (the last one used is kept).
     plan: Mutex<Option<(Vec<usize>, Arc<Plan>)>>,
 }
@@ -41,10 +43,23 @@ impl Network {
                 model.outputs.len()
             )));
         }
-        Ok(Network { model, plan: Mutex::new(None) })
+        let declared_input = proto.graph.as_ref().and_then(|g| g.input.first()).and_then(declared_dims);
+        Ok(Network { model, declared_input, plan: Mutex::new(None) })
+    }
+
+    /// Checks `shape` against the dims the graph declares for its input.
+    fn check_declared(&self, shape: &[usize]) -> Result<(), ModelError> {
+        let Some(declared) = &self.declared_input else { return Ok(()) };
+        let fits = declared.len() == shape.len() && declared.iter().zip(shape).all(|(d, s)| d.is_none_or(|d| d == *s));
+        if fits {
+            return Ok(());
+        }
+        let text: Vec<String> = declared.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
+        Err(ModelError::Shape(format!("the model takes input [{}], the scan gives {shape:?}", text.join(", "))))
     }
 
     fn plan_for(&self, shape: &[usize]) -> Result<Arc<Plan>, ModelError> {
+        self.check_declared(shape)?;
         let mut cached = self.plan.lock().expect("plan cache lock");
         if let Some((s, plan)) = cached.as_ref() {
             if s == shape {
@@ -106,4 +121,12 @@ impl Network {
             .collect();
         Ok((values, out_shape))
     }
+}
+
+/// Concrete dims of a graph input's declared shape (`None` per symbolic dim).
+fn declared_dims(input: &tract_onnx::pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
+    use tract_onnx::pb::{tensor_shape_proto::dimension::Value, type_proto};
+    let Some(type_proto::Value::TensorType(tensor)) = input.r#type.as_ref()?.value.as_ref() else { return None };
+    let dims = &tensor.shape.as_ref()?.dim;
+    Some(dims.iter().map(|d| match d.value { Some(Value::DimValue(v)) if v > 0 => Some(v as usize), _ => None }).collect())
 }

@@ -1,0 +1,152 @@
+//! brainchop's MeshNets through the project's own TF.js import and volume pipeline, on the real
+//! norm.nii.gz, scored against FreeSurfer's aparc.a2009s+aseg mapped to brainchop's classes.
+
+mod common;
+
+use medseg::infer::pipeline::segment;
+use medseg::metrics::dice;
+use medseg::models::catalog::Catalog;
+use medseg::models::manifest::Manifest;
+use medseg::models::{Model, ModelError};
+use medseg::volume::{read_nifti, ReadLimits, Volume};
+use medseg::LabelMap;
+
+fn catalog() -> Catalog {
+    Catalog::from_json(include_str!("../models/catalog.json")).unwrap()
+}
+
+/// A catalog model, its files read from the local brainchop mirror in ../shared.
+fn mirror_model(name: &str) -> Option<Model> {
+    common::shared_file(&format!("models/brainchop-tfjs/{name}/model.json"))?;
+    let manifest = catalog().get(name).unwrap().clone();
+    let dir = common::shared_dir().join("models/brainchop-tfjs").join(name);
+    Some(Model::load(manifest, &mut |p| std::fs::read(dir.join(p)).map_err(|e| e.to_string())).unwrap())
+}
+
+fn read(relative: &str) -> Option<Volume> {
+    Some(read_nifti(&common::read_shared(relative)?, ReadLimits::default()).unwrap())
+}
+
+/// FreeSurfer labels → brainchop's 18 classes (../shared/README.md).
+fn brainchop18(fs: u16) -> u16 {
+    match fs {
+        2 | 41 => 1,
+        3 | 42 | 1000..=2999 | 11100..=12999 => 2,
+        4 | 43 => 3,
+        5 | 44 => 4,
+        7 | 46 => 5,
+        8 | 47 => 6,
+        9 | 10 | 48 | 49 => 7,
+        11 | 50 => 8,
+        12 | 51 => 9,
+        13 | 52 => 10,
+        14 => 11,
+        15 => 12,
+        16 => 13,
+        17 | 53 => 14,
+        18 | 54 => 15,
+        26 | 58 => 16,
+        28 | 60 => 17,
+        _ => 0,
+    }
+}
+
+fn truth(map: impl Fn(u16) -> u16) -> Option<Vec<u16>> {
+    let aseg = read("data/brain/aparc.a2009s+aseg.nii.gz")?;
+    Some(LabelMap::from_volume(&aseg, 0).unwrap().values.into_iter().map(map).collect())
+}
+
+fn run(model: &Model, scan: &Volume) -> LabelMap {
+    let mut stages = Vec::new();
+    let labels = segment(scan, model, &mut |stage, _| {
+        if stages.last().map(String::as_str) != Some(stage) {
+            stages.push(stage.to_string());
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(stages.first().map(String::as_str), Some("preparing the scan"));
+    assert!(stages.iter().any(|s| s == "running the model"), "{stages:?}");
+    labels
+}
+
+#[test]
+fn model30chan18cls_on_norm_reaches_mean_dice_078() {
+    let (Some(model), Some(scan), Some(truth)) = (mirror_model("model30chan18cls"), read("data/brain/norm.nii.gz"), truth(brainchop18))
+    else {
+        return;
+    };
+    let labels = run(&model, &scan);
+    assert_eq!(labels.shape, scan.shape3());
+    assert_eq!(labels.geometry, scan.geometry.header, "the label map carries the scan's geometry");
+    let scores: Vec<f64> = (1..=17).map(|l| dice(&labels.values, &truth, l)).collect();
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    eprintln!("model30chan18cls Dice per class {scores:.3?}, mean {mean:.4}");
+    assert!(mean >= 0.78, "mean Dice {mean:.4} over 17 structures");
+}
+
+#[test]
+fn model20chan3cls_on_norm_separates_white_and_grey_matter() {
+    let (Some(model), Some(scan), Some(truth)) =
+        (mirror_model("model20chan3cls"), read("data/brain/norm.nii.gz"), truth(|v| match brainchop18(v) { 1 => 1, 2 => 2, _ => 0 }))
+    else {
+        return;
+    };
+    let labels = run(&model, &scan);
+    let (wm, gm) = (dice(&labels.values, &truth, 1), dice(&labels.values, &truth, 2));
+    eprintln!("model20chan3cls Dice WM {wm:.4}, GM {gm:.4}");
+    assert!(wm >= 0.81, "white matter Dice {wm:.4}");
+    assert!(gm >= 0.69, "grey matter Dice {gm:.4}");
+}
+
+#[test]
+fn cancelling_stops_the_run() {
+    let (Some(model), Some(scan)) = (mirror_model("model5_gw_ae"), read("data/nifti-cases/AIL.nii.gz")) else { return };
+    let mut calls = 0;
+    let result = segment(&scan, &model, &mut |stage, _| {
+        calls += 1;
+        stage != "running the model" || calls < 5
+    });
+    assert!(matches!(result, Err(ModelError::Cancelled)), "{:?}", result.err());
+}
+
+#[test]
+fn damaged_model_files_are_refused_by_their_sha256() {
+    let manifest = catalog().get("model5_gw_ae").unwrap().clone();
+    let err = Model::load(manifest, &mut |_| Ok(b"{}".to_vec())).err().unwrap().to_string();
+    assert!(err.contains("SHA-256"), "{err}");
+}
+
+#[test]
+fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
+    use tract_onnx::pb::*;
+    // An ONNX identity whose input is fixed to [1, 1, 8, 8, 8].
+    let dim = |v: i64| tensor_shape_proto::Dimension { value: Some(tensor_shape_proto::dimension::Value::DimValue(v)), ..Default::default() };
+    let fixed = TypeProto {
+        value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+            elem_type: tensor_proto::DataType::Float as i32,
+            shape: Some(TensorShapeProto { dim: [1, 1, 8, 8, 8].map(dim).to_vec() }),
+        })),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        node: vec![NodeProto { op_type: "Identity".into(), input: vec!["input".into()], output: vec!["logits".into()], ..Default::default() }],
+        input: vec![ValueInfoProto { name: "input".into(), r#type: Some(fixed.clone()), ..Default::default() }],
+        output: vec![ValueInfoProto { name: "logits".into(), r#type: Some(fixed), ..Default::default() }],
+        ..Default::default()
+    };
+    let proto = ModelProto {
+        ir_version: 7,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    let network = medseg::infer::engine::Network::from_proto(&proto).unwrap();
+    let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
+    manifest.preprocess.conform = false;
+    manifest.preprocess.crop = None;
+    let model = Model { manifest, network };
+    let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
+    let err = segment(&scan, &model, &mut |_, _| true).err().expect("7×5×3 does not fit 8×8×8").to_string();
+    assert!(err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"), "{err}");
+}
