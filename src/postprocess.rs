@@ -103,22 +103,23 @@ mod tests {
 
     #[test]
     fn argmax_picks_the_largest_channel() {
-        // 2 channels, 3 voxels.
-        assert_eq!(argmax(&[1.0, 5.0, 0.0, 2.0, 1.0, 0.5], 2), vec![1, 0, 0]);
+        // 2 channels × 3 voxels: channel 0 = [1, 5, 0], channel 1 = [2, 1, 0.5].
+        assert_eq!(argmax(&[1.0, 5.0, 0.0, 2.0, 1.0, 0.5], 2), vec![1, 0, 1]);
     }
 
     #[test]
     fn largest_component_and_holes() {
-        let shape = [5, 5, 1];
-        let mut l = vec![0u16; 25];
-        for i in [6, 7, 8, 11, 13, 16, 17, 18] {
-            l[i] = 1; // a ring around voxel 12
+        let shape = [7, 7, 1];
+        let mut l = vec![0u16; 49];
+        for (x, y) in [(2, 2), (3, 2), (4, 2), (2, 3), (4, 3), (2, 4), (3, 4), (4, 4)] {
+            l[x + 7 * y] = 1; // a ring around (3, 3)
         }
-        l[24] = 1; // a separate speck in the corner
+        l[6 * 7] = 1; // a separate speck in the corner (0, 6)
         keep_largest_component(&mut l, shape);
-        assert_eq!(l[24], 0);
+        assert_eq!(l[42], 0, "the speck is removed");
+        assert_eq!(l[2 + 7 * 2], 1, "the ring stays");
         fill_holes(&mut l, shape, 1);
-        assert_eq!(l[12], 1, "the hole inside the ring is filled");
+        assert_eq!(l[3 + 7 * 3], 1, "the hole inside the ring is filled");
         assert_eq!(l[0], 0);
     }
 }
