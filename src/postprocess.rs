@@ -109,17 +109,23 @@ mod tests {
 
     #[test]
     fn largest_component_and_holes() {
-        let shape = [7, 7, 1];
-        let mut l = vec![0u16; 49];
-        for (x, y) in [(2, 2), (3, 2), (4, 2), (2, 3), (4, 3), (2, 4), (3, 4), (4, 4)] {
-            l[x + 7 * y] = 1; // a ring around (3, 3)
+        let shape = [7, 7, 7];
+        let at = |x: usize, y: usize, z: usize| x + 7 * (y + 7 * z);
+        let mut l = vec![0u16; 343];
+        for z in 2..=4 {
+            for y in 2..=4 {
+                for x in 2..=4 {
+                    l[at(x, y, z)] = 1; // a hollow 3×3×3 shell around (3, 3, 3)
+                }
+            }
         }
-        l[6 * 7] = 1; // a separate speck in the corner (0, 6)
+        l[at(3, 3, 3)] = 0;
+        l[at(0, 0, 6)] = 1; // a separate speck in a corner
         keep_largest_component(&mut l, shape);
-        assert_eq!(l[42], 0, "the speck is removed");
-        assert_eq!(l[2 + 7 * 2], 1, "the ring stays");
+        assert_eq!(l[at(0, 0, 6)], 0, "the speck is removed");
+        assert_eq!(l[at(2, 2, 2)], 1, "the shell stays");
         fill_holes(&mut l, shape, 1);
-        assert_eq!(l[3 + 7 * 3], 1, "the hole inside the ring is filled");
+        assert_eq!(l[at(3, 3, 3)], 1, "the hole inside the shell is filled");
         assert_eq!(l[0], 0);
     }
 }
