@@ -36,6 +36,8 @@ test-wasm: setup-build
 test-browser: web
 	scripts/setup.sh sample browser
 	cargo build --bin medseg
+	if [ -d ../shared/models/brainchop-tfjs ]; then \
+		$(CARGO_TARGET_DIR)/debug/medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae; fi
 	cd tests/e2e && MEDSEG_BIN=$(CARGO_TARGET_DIR)/debug/medseg npm test
 
 ## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.

@@ -51,7 +51,7 @@ def brainchop_manifest(name, title, description, intensity, is_mask):
         "name": name,
         "title": title,
         "description": description,
-        "licence": "MIT (brainchop, Copyright (c) 2022 Mohamed Masoud and Sergey Plis)",
+        "licence": "MIT (Copyright (c) 2021 neuroneural/brainchop)",
         "source": f"brainchop github.com/neuroneural/brainchop, public/models/{name} at commit {BRAINCHOP_COMMIT}",
         "format": "tfjs-layers",
         "files": [{"path": f, "sha256": sha256(folder / f), "bytes": (folder / f).stat().st_size} for f in files],

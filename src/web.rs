@@ -3,8 +3,11 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::infer::pipeline::segment;
 use crate::info::ScanInfo;
 use crate::labels::LabelMap;
+use crate::models::manifest::Manifest;
+use crate::models::Model;
 use crate::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
 
 /// Installs a panic hook that reports Rust panics on the JS console.
@@ -82,4 +85,39 @@ impl Scan {
 #[wasm_bindgen(js_name = labelCounts)]
 pub fn label_counts(values: &[u16]) -> Vec<f64> {
     crate::labels::count_labels(values).into_iter().flat_map(|(v, c)| [f64::from(v), c as f64]).collect()
+}
+
+/// A model loaded in wasm memory, ready to segment scans.
+#[wasm_bindgen]
+pub struct Segmenter {
+    model: Model,
+}
+
+#[wasm_bindgen]
+impl Segmenter {
+    /// Loads a model from its manifest (JSON) and the bytes of each file it lists, in order;
+    /// every file's SHA-256 is checked against the manifest.
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest_json: &str, files: Vec<js_sys::Uint8Array>) -> Result<Segmenter, JsError> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        if files.len() != manifest.files.len() {
+            return Err(JsError::new(&format!("the manifest lists {} file(s), {} given", manifest.files.len(), files.len())));
+        }
+        let by_path: Vec<(String, Vec<u8>)> =
+            manifest.files.iter().zip(files).map(|(f, bytes)| (f.path.clone(), bytes.to_vec())).collect();
+        let model = Model::load(manifest, &mut |path| {
+            by_path.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone()).ok_or_else(|| "not given".to_string())
+        })?;
+        Ok(Segmenter { model })
+    }
+
+    /// Segments volume 0 of `scan`; `progress(stage, fraction)` is called as work advances and
+    /// may return `false` to cancel. Returns the labels on the scan's grid (x fastest).
+    pub fn run(&self, scan: &Scan, progress: &js_sys::Function) -> Result<Vec<u16>, JsError> {
+        let labels = segment(&scan.volume, &self.model, &mut |stage, fraction| {
+            let answer = progress.call2(&JsValue::NULL, &JsValue::from_str(stage), &JsValue::from_f64(fraction));
+            !matches!(answer, Ok(v) if v == JsValue::FALSE)
+        })?;
+        Ok(labels.values)
+    }
 }

@@ -2,6 +2,7 @@
 // overlay and saving. All decoding happens in worker.js; this thread only draws.
 import { Viewer } from './viewer.js';
 import { defaultColour } from './palette.js';
+import { loadCatalog, setupSegmentPanel } from './segment.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,8 +27,8 @@ function call(type, args = {}, transfer = []) {
 
 const CT_PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
 
-/** What is loaded: the scan's info and name, the automatic window, and the overlay. */
-const state = { info: null, name: '', auto: null, overlay: null };
+/** What is loaded: the scan's info, name and original bytes, the automatic window, the overlay. */
+const state = { info: null, name: '', source: null, auto: null, overlay: null };
 
 const viewer = new Viewer($('viewer'), {
   onCrosshair(ijk, value, label) {
@@ -92,8 +93,10 @@ async function openScan(fileList, startedAt = performance.now()) {
   try {
     const read = await readFiles(files);
     const name = read.map((f) => f.name).join(' + ');
+    const source = sourceOf(read);
     const reply = await call('open', { files: read }, read.map((f) => f.bytes));
     clearMessage();
+    state.source = source;
     showScan(name, reply);
     const firstSliceMs = performance.now() - startedAt;
     document.body.dataset.firstSliceMs = firstSliceMs.toFixed(1);
@@ -105,6 +108,15 @@ async function openScan(fileList, startedAt = performance.now()) {
   } finally {
     setBusy(false);
   }
+}
+
+/** A copy of the scan file's bytes (kept for running models): {bytes} or {pair: [hdr, img]}. */
+function sourceOf(read) {
+  const find = (re) => read.find((f) => re.test(f.name.toLowerCase()));
+  const hdr = find(/\.hdr(\.gz)?$/);
+  const img = find(/\.img(\.gz)?$/);
+  if (hdr && img) return { pair: [hdr.bytes.slice(0), img.bytes.slice(0)] };
+  return { bytes: (find(/\.nii(\.gz)?$/) ?? read[0]).bytes.slice(0) };
 }
 
 function showScan(name, { info, data, auto }) {
@@ -331,4 +343,14 @@ document.addEventListener('drop', (e) => {
   if (files.length) openScan(files, started);
 });
 
+setupSegmentPanel({
+  getSource: () => state.source,
+  async onResult({ labels, manifest }) {
+    const { counts } = await call('counts', { values: labels });
+    setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) });
+    document.body.dataset.segmented = manifest.name;
+  },
+  onError: showError,
+});
+loadCatalog();
 openFromAddress();

@@ -1,0 +1,90 @@
+// Segmentation in the page: a catalog model runs in a worker with progress, its label map
+// equals the native CLI's, and Cancel stops it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { serve, launch, recordRequests, foreignRequests, ROOT, SHARED } from './harness.mjs';
+
+const TMP = mkdtempSync(join(tmpdir(), 'medseg-seg-'));
+const BIN = process.env.MEDSEG_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/medseg-target'), 'debug/medseg');
+const SCAN = join(SHARED, 'data/nifti-cases/AIL.nii.gz');
+const MODEL = 'model5_gw_ae';
+let server;
+let browser;
+let page;
+let requests;
+
+before(async () => {
+  server = await serve();
+  browser = await launch();
+  const context = await browser.newContext({ viewport: { width: 1500, height: 800 }, acceptDownloads: true });
+  page = await context.newPage();
+  requests = recordRequests(page);
+  await page.goto(server.origin + '/');
+});
+
+after(async () => {
+  const foreign = foreignRequests(requests, server.origin);
+  await browser?.close();
+  await server?.close();
+  assert.deepEqual(foreign, [], 'every request stays on the page origin');
+});
+
+function skipWithoutData(t) {
+  const ready = existsSync(SCAN) && existsSync(join(ROOT, 'models', MODEL, 'model.json'));
+  if (!ready && process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${SCAN} or models/${MODEL} is missing`);
+  if (!ready) t.skip('needs ../shared and `medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae`');
+  return !ready;
+}
+
+async function openAndPick() {
+  await page.setInputFiles('#open-scan', [SCAN]);
+  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
+  await page.selectOption('#model-picker', MODEL);
+}
+
+test('a catalog model runs in the page and matches the native CLI', async (t) => {
+  if (skipWithoutData(t)) return;
+  await openAndPick();
+  const stages = new Set();
+  await page.exposeFunction('noteStage', (s) => stages.add(s));
+  await page.evaluate(() => new MutationObserver(() => window.noteStage(document.getElementById('model-stage').textContent.replace(/ \d+ %$/, '')))
+    .observe(document.getElementById('model-stage'), { childList: true, characterData: true, subtree: true }));
+  await page.click('#run-model');
+  await page.waitForFunction((m) => document.body.dataset.segmented === m, MODEL, { timeout: 300_000 });
+  assert.ok(stages.has('running the model'), `progress names the stages: ${[...stages]}`);
+  const rows = await page.$$eval('#label-table tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent.trim()));
+  assert.ok(rows.some((r) => /White/i.test(r)) && rows.some((r) => /Gr[ae]y/i.test(r)), `label names from the manifest: ${rows}`);
+  await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_ail.png') });
+
+  const download = page.waitForEvent('download');
+  await page.click('#save-overlay');
+  const saved = join(TMP, 'page.nii.gz');
+  await (await download).saveAs(saved);
+  const native = join(TMP, 'native.nii.gz');
+  execFileSync(BIN, ['segment', '--model', MODEL, SCAN, '-o', native], { stdio: 'pipe' });
+  let report;
+  try {
+    report = execFileSync(BIN, ['compare', saved, native], { encoding: 'utf8' });
+  } catch (e) {
+    report = e.stdout; // exit 1 when any voxel differs; the share is checked below
+  }
+  const [, differing, total] = report.match(/voxels differing (\d+) of (\d+)/);
+  assert.ok(Number(differing) / Number(total) <= 0.001, `page vs CLI: ${differing} of ${total} voxels differ`);
+  assert.match(report, /affine max \|Δ\| {2}0e0/);
+});
+
+test('Cancel stops a running model and the page stays usable', async (t) => {
+  if (skipWithoutData(t)) return;
+  await openAndPick();
+  await page.click('#run-model');
+  await page.waitForSelector('#cancel-model:not([hidden])');
+  await page.click('#cancel-model');
+  await page.waitForFunction(() => document.getElementById('model-result').textContent === 'Cancelled.');
+  assert.equal(await page.isEnabled('#run-model'), true);
+  assert.equal(await page.isHidden('#model-progress'), true);
+});

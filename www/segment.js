@@ -1,0 +1,150 @@
+// The Segment panel: the model catalog, bring-your-own models, and running a model on the open
+// scan in a disposable worker (segment-worker.js) with progress and Cancel.
+
+const $ = (id) => document.getElementById(id);
+
+/** Models offered: catalog entries plus models the user loaded, by name. */
+const models = new Map();
+let running = null;
+
+/** Reads the catalog and marks which models have their files here. */
+export async function loadCatalog() {
+  const picker = $('model-picker');
+  try {
+    const response = await fetch('models/catalog.json');
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    const catalog = await response.json();
+    await Promise.all(
+      catalog.models.map(async (manifest) => {
+        const head = await fetch(`models/${manifest.name}/${manifest.files[0].path}`, { method: 'HEAD' }).catch(() => null);
+        models.set(manifest.name, { manifest, available: !!head?.ok, files: null });
+      }),
+    );
+  } catch (e) {
+    picker.replaceChildren(new Option(`No model list (${e.message})`, ''));
+    return;
+  }
+  renderPicker();
+}
+
+function renderPicker(selected) {
+  const picker = $('model-picker');
+  const options = [...models.values()].map(({ manifest, available }) => {
+    const size = manifest.files.reduce((s, f) => s + f.bytes, 0) / 1e6;
+    const state = available ? '' : ' — not downloaded';
+    return new Option(`${manifest.title} (${size.toFixed(1)} MB)${state}`, manifest.name);
+  });
+  picker.replaceChildren(...options);
+  if (selected) picker.value = selected;
+  describe();
+}
+
+function describe() {
+  const entry = models.get($('model-picker').value);
+  if (!entry) return;
+  const { manifest, available } = entry;
+  const where = available ? 'available on this site' : `not on this site: run \`medseg models fetch ${manifest.name}\``;
+  $('model-about').textContent = `${manifest.description} Licence: ${manifest.licence}. ${where}.`;
+}
+
+/** A model the user dropped: its manifest .json plus the files it lists. */
+async function loadOwnModel(fileList) {
+  const files = [...fileList];
+  const manifestFile = files.find((f) => f.name.endsWith('.json') && f.name !== 'model.json')
+    ?? files.find((f) => f.name.endsWith('.json'));
+  if (!manifestFile) throw new Error('choose the model manifest (.json) together with the files it lists');
+  let manifest;
+  try {
+    manifest = JSON.parse(await manifestFile.text());
+  } catch (e) {
+    throw new Error(`${manifestFile.name} is not JSON: ${e.message}`);
+  }
+  if (!Array.isArray(manifest.files) || !manifest.name) throw new Error(`${manifestFile.name} is not a model manifest (no "name" or "files")`);
+  const bytes = await Promise.all(
+    manifest.files.map(async ({ path }) => {
+      const file = files.find((f) => f.name === path.split('/').pop());
+      if (!file) throw new Error(`the manifest lists ${path}: choose it too`);
+      return file.arrayBuffer();
+    }),
+  );
+  models.set(manifest.name, { manifest, available: true, files: bytes });
+  renderPicker(manifest.name);
+}
+
+async function modelFiles(entry) {
+  if (entry.files) return entry.files.map((b) => b.slice(0));
+  return Promise.all(
+    entry.manifest.files.map(async ({ path }) => {
+      const response = await fetch(`models/${entry.manifest.name}/${path}`);
+      if (!response.ok) throw new Error(`models/${entry.manifest.name}/${path}: the server answered ${response.status}`);
+      return response.arrayBuffer();
+    }),
+  );
+}
+
+/**
+ * Wires the panel. `getSource()` gives the open scan's original bytes ({bytes} or {pair});
+ * `onResult({labels, manifest, seconds, wasmBytes})` receives the label map.
+ */
+export function setupSegmentPanel({ getSource, onResult, onError }) {
+  $('model-picker').addEventListener('change', describe);
+  $('open-model').addEventListener('change', async (e) => {
+    try {
+      await loadOwnModel(e.target.files);
+    } catch (err) {
+      onError(`Could not load the model: ${err.message}`);
+    }
+    e.target.value = '';
+  });
+  $('cancel-model').addEventListener('click', () => finish('Cancelled.'));
+  $('run-model').addEventListener('click', async () => {
+    const entry = models.get($('model-picker').value);
+    const source = getSource();
+    if (!entry || !source || running) return;
+    if (!entry.available) return onError(`${entry.manifest.title} is not on this site: run \`medseg models fetch ${entry.manifest.name}\` and reload.`);
+    $('model-result').textContent = '';
+    $('run-model').disabled = true;
+    $('cancel-model').hidden = false;
+    $('model-progress').hidden = false;
+    setProgress('fetching the model', 0);
+    try {
+      const files = await modelFiles(entry);
+      const scan = source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
+      const worker = new Worker(new URL('./segment-worker.js', import.meta.url), { type: 'module' });
+      running = worker;
+      worker.onmessage = ({ data }) => {
+        if (data.type === 'progress') setProgress(data.stage, data.fraction);
+        if (data.type === 'error') {
+          finish('');
+          onError(`${entry.manifest.title} failed: ${data.message}`);
+        }
+        if (data.type === 'done') {
+          finish(`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`);
+          onResult({ labels: data.labels, manifest: entry.manifest, seconds: data.seconds, wasmBytes: data.wasmBytes });
+        }
+      };
+      worker.onerror = (e) => {
+        finish('');
+        onError(`${entry.manifest.title} failed: ${e.message || 'the worker stopped (out of memory?)'}`);
+      };
+      worker.postMessage({ scan, manifest: entry.manifest, files }, [...files, ...(scan.pair ?? [scan.bytes])]);
+    } catch (e) {
+      finish('');
+      onError(`Could not run ${entry.manifest.title}: ${e.message}`);
+    }
+  });
+}
+
+function setProgress(stage, fraction) {
+  $('model-progress').querySelector('progress').value = fraction;
+  $('model-stage').textContent = `${stage} ${Math.round(fraction * 100)} %`;
+}
+
+function finish(message) {
+  running?.terminate();
+  running = null;
+  $('run-model').disabled = false;
+  $('cancel-model').hidden = true;
+  $('model-progress').hidden = true;
+  $('model-result').textContent = message;
+}
