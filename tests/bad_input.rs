@@ -5,21 +5,12 @@ mod common;
 use std::io::{Read, Write};
 
 use flate2::{read::GzDecoder, write::GzEncoder, Compression};
-use medseg::volume::{read_nifti, read_nifti_pair, HeaderGeometry, ReadError, ReadLimits};
+use medseg::volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits};
 
 /// A valid little-endian single-file NIfTI-1 (uint8, 4×3×2, RAS 2 mm), uncompressed.
 fn valid_nii() -> Vec<u8> {
-    let geometry = HeaderGeometry {
-        pixdim: [1.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0],
-        qform_code: 0,
-        sform_code: 1,
-        quatern: [0.0; 3],
-        qoffset: [0.0; 3],
-        srow: [[2.0, 0.0, 0.0, -4.0], [0.0, 2.0, 0.0, -3.0], [0.0, 0.0, 2.0, -2.0]],
-        xyzt_units: 2,
-    };
     let values: Vec<u16> = (0..24).collect();
-    gunzip(&medseg::volume::write_label_map(&values, [4, 3, 2], &geometry))
+    gunzip(&medseg::volume::write_label_map(&values, [4, 3, 2], &common::synthetic_geometry(2.0)))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -4,7 +4,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use medseg::volume::{read_nifti, HeaderGeometry, ReadError, ReadLimits};
+mod common;
+
+use medseg::volume::{read_nifti, ReadError, ReadLimits};
 
 struct Counting;
 
@@ -36,16 +38,7 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 /// A 352-byte header claiming a 1024 × 1024 × 512 float32 volume (2 GiB) with `data` after it.
 fn lying_header(data: &[u8]) -> Vec<u8> {
-    let geometry = HeaderGeometry {
-        pixdim: [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0],
-        qform_code: 0,
-        sform_code: 0,
-        quatern: [0.0; 3],
-        qoffset: [0.0; 3],
-        srow: [[0.0; 4]; 3],
-        xyzt_units: 2,
-    };
-    let gz = medseg::volume::write_label_map(&[0u16], [1, 1, 1], &geometry);
+    let gz = medseg::volume::write_label_map(&[0u16], [1, 1, 1], &common::synthetic_geometry(1.0));
     let mut nii = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut nii).unwrap();
     nii.truncate(352);

@@ -27,3 +27,16 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
 pub fn read_shared(relative: &str) -> Option<Vec<u8>> {
     shared_file(relative).map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())))
 }
+
+/// Geometry of a small synthetic scan: sform (code 1) with `spacing` mm voxels, RAS, units mm.
+pub fn synthetic_geometry(spacing: f32) -> medseg::volume::HeaderGeometry {
+    medseg::volume::HeaderGeometry {
+        pixdim: [1.0, spacing, spacing, spacing, 0.0, 0.0, 0.0, 0.0],
+        qform_code: 0,
+        sform_code: 1,
+        quatern: [0.0; 3],
+        qoffset: [0.0; 3],
+        srow: [[spacing, 0.0, 0.0, -4.0], [0.0, spacing, 0.0, -3.0], [0.0, 0.0, spacing, -2.0]],
+        xyzt_units: 2,
+    }
+}

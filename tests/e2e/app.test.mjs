@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync } from 
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { serve, launch, recordRequests, foreignRequests, ROOT, SHARED } from './harness.mjs';
+import { openSession, ROOT, SHARED } from './harness.mjs';
 
 const reference = JSON.parse(readFileSync(join(ROOT, 'tests/reference/nibabel.json'), 'utf8')).cases;
 const SHOTS = join(ROOT, 'tests/e2e/screenshots');
@@ -14,10 +14,9 @@ mkdirSync(SHOTS, { recursive: true });
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-e2e-'));
 const requireShared = process.env.MEDSEG_REQUIRE_SHARED === '1';
 
+let session;
 let server;
-let browser;
 let page;
-let requests;
 
 /** Path of a scan under ../shared/data, or null (test skipped) when ../shared is absent. */
 function shared(t, relative) {
@@ -29,20 +28,12 @@ function shared(t, relative) {
 }
 
 before(async () => {
-  server = await serve();
-  browser = await launch();
-  const context = await browser.newContext({ viewport: { width: 1500, height: 700 }, acceptDownloads: true });
-  page = await context.newPage();
-  requests = recordRequests(page);
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(server.origin + '/');
+  session = await openSession();
+  ({ server, page } = session);
 });
 
 after(async () => {
-  const foreign = foreignRequests(requests, server.origin);
-  await browser?.close();
-  await server?.close();
-  assert.deepEqual(foreign, [], 'every request stays on the page origin');
+  assert.deepEqual(await session.close(), [], 'every request stays on the page origin');
 });
 
 async function openScan(paths) {

@@ -48,13 +48,26 @@ export function launch() {
   });
 }
 
-/** Records every request a page makes, to check they all stay on `origin`. */
-export function recordRequests(page) {
+/**
+ * One test file's session: the server, Chromium, and a page at the app that records every
+ * request. `close()` shuts down and returns the requests that left the page's origin.
+ */
+export async function openSession(viewport = { width: 1500, height: 700 }) {
+  const server = await serve();
+  const browser = await launch();
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
-  return urls;
-}
-
-export function foreignRequests(urls, origin) {
-  return urls.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:'));
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(server.origin + '/');
+  return {
+    server,
+    page,
+    async close() {
+      await browser.close();
+      await server.close();
+      return urls.filter((u) => !u.startsWith(server.origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:'));
+    },
+  };
 }

@@ -6,31 +6,22 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { serve, launch, recordRequests, foreignRequests, ROOT, SHARED } from './harness.mjs';
+import { openSession, ROOT, SHARED } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-seg-'));
 const BIN = process.env.MEDSEG_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/medseg-target'), 'debug/medseg');
 const SCAN = join(SHARED, 'data/nifti-cases/AIL.nii.gz');
 const MODEL = 'model5_gw_ae';
-let server;
-let browser;
+let session;
 let page;
-let requests;
 
 before(async () => {
-  server = await serve();
-  browser = await launch();
-  const context = await browser.newContext({ viewport: { width: 1500, height: 800 }, acceptDownloads: true });
-  page = await context.newPage();
-  requests = recordRequests(page);
-  await page.goto(server.origin + '/');
+  session = await openSession({ width: 1500, height: 800 });
+  ({ page } = session);
 });
 
 after(async () => {
-  const foreign = foreignRequests(requests, server.origin);
-  await browser?.close();
-  await server?.close();
-  assert.deepEqual(foreign, [], 'every request stays on the page origin');
+  assert.deepEqual(await session.close(), [], 'every request stays on the page origin');
 });
 
 function skipWithoutData(t) {
