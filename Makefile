@@ -15,7 +15,7 @@ serve: web
 	@echo "medseg: serving www/ on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	cd www && python3 -m http.server $(PORT) --bind 127.0.0.1
 
-test: test-native test-wasm test-browser
+test: web test-native test-wasm test-browser
 
 setup-build:
 	scripts/setup.sh build
@@ -28,9 +28,10 @@ web: setup-build
 test-native:
 	cargo test --all-targets
 
+## wasm32 tests under node; the wasm-release profile reuses the page build's compiled dependencies.
 test-wasm: setup-build
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-		cargo test --target wasm32-unknown-unknown --test wasm_node
+		cargo test --profile wasm-release --target wasm32-unknown-unknown --test wasm_node
 
 ## The page in headless Chromium (playwright-core); uses the native binary to read saved files back.
 test-browser: web

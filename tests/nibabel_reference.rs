@@ -109,6 +109,13 @@ fn four_d_files_keep_their_volumes() {
     assert_eq!(volume.dims, vec![52, 68, 20, 10]);
     assert_eq!(volume.volume_count(), 10);
     let last = volume.volume_f32(9).unwrap();
+    // Slices agree with the whole volume along each axis.
+    let sagittal = volume.slice_f32(0, 7, 9).unwrap();
+    assert_eq!(sagittal.len(), 68 * 20);
+    assert_eq!(sagittal[68 + 5] as f64, volume.value_at([7, 5, 1], 9).unwrap());
+    let axial = volume.slice_f32(2, 3, 9).unwrap();
+    assert_eq!(axial[52 * 4 + 6] as f64, volume.value_at([6, 4, 3], 9).unwrap());
+    assert!(volume.slice_f32(2, 20, 0).is_none() && volume.slice_f32(3, 0, 0).is_none());
     assert_eq!(last.len(), 52 * 68 * 20);
     assert_eq!(last[0] as f64, volume.value_at([0, 0, 0], 9).unwrap());
     assert!(volume.volume_f32(10).is_err());

@@ -63,6 +63,31 @@ impl Volume {
         Ok(self.voxels.to_f32(self.volume_range(index)?, self.scaling))
     }
 
+    /// One slice of volume `index` as scaled f32 values: the plane `position` along voxel axis
+    /// `axis` (0, 1 or 2), with the remaining two axes in order, the lower one fastest.
+    /// `None` when the axis, position or volume is out of range.
+    pub fn slice_f32(&self, axis: usize, position: usize, index: usize) -> Option<Vec<f32>> {
+        let shape = self.shape3();
+        if axis > 2 || position >= shape[axis] {
+            return None;
+        }
+        let range = self.volume_range(index).ok()?;
+        let strides = [1, shape[0], shape[0] * shape[1]];
+        let (a, b) = match axis {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let mut out = Vec::with_capacity(shape[a] * shape[b]);
+        let plane = range.start + position * strides[axis];
+        for j in 0..shape[b] {
+            for i in 0..shape[a] {
+                out.push(self.scale(self.voxels.get_f64(plane + j * strides[b] + i * strides[a])) as f32);
+            }
+        }
+        Some(out)
+    }
+
     /// Scaled value at voxel (i, j, k) of volume `index`; `None` outside the grid.
     pub fn value_at(&self, ijk: [usize; 3], index: usize) -> Option<f64> {
         let [nx, ny, nz] = self.shape3();
