@@ -68,7 +68,11 @@ pub fn segment_command(args: &[String]) -> Result<(), String> {
     let model = load_model(&model)?;
     let started = std::time::Instant::now();
     let mut last = String::new();
+    let mut stages: Vec<(String, std::time::Instant)> = Vec::new();
     let labels = segment(&volume, &model, &mut |stage, fraction| {
+        if stages.last().is_none_or(|(s, _)| s != stage) {
+            stages.push((stage.to_string(), std::time::Instant::now()));
+        }
         let line = format!("{stage} {:>3.0}%", fraction * 100.0);
         if line != last {
             eprint!("\r{line:<40}");
@@ -78,7 +82,11 @@ pub fn segment_command(args: &[String]) -> Result<(), String> {
         true
     })
     .map_err(|e| e.to_string())?;
-    eprintln!("\r{:<40}", format!("done in {:.1} s", started.elapsed().as_secs_f64()));
+    let timings: Vec<String> = stages
+        .windows(2)
+        .map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64()))
+        .collect();
+    eprintln!("\r{:<40}", format!("done in {:.1} s ({})", started.elapsed().as_secs_f64(), timings.join(", ")));
     std::fs::write(&output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(&output);
     std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;
