@@ -1,8 +1,9 @@
-//! The `volume` pipeline: scan → (conform) → intensity scaling → crop → network → labels →
-//! post-processing → back onto the scan's own grid.
+//! Segmentation: scan → (conform) → intensity scaling → crop → network (whole, patches or
+//! slices; see `windows`) → labels → post-processing → back onto the scan's own grid.
 
 use crate::labels::{LabelMap, LabelTable};
-use crate::models::manifest::{Crop, Decision, Intensity, Pipeline};
+use crate::infer::windows::run_block;
+use crate::models::manifest::{Crop, Decision, Intensity};
 use crate::models::{Model, ModelError};
 use crate::postprocess;
 use crate::volume::intensity::quantiles;
@@ -23,7 +24,6 @@ fn check(progress: &mut ProgressFn, stage: &str, fraction: f64) -> Result<(), Mo
 /// Segments volume 0 of `scan` with `model`; the label map is on the scan's own grid.
 pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result<LabelMap, ModelError> {
     let manifest = &model.manifest;
-    let Pipeline::Volume = manifest.pipeline;
     check(&mut progress, "preparing the scan", 0.0)?;
     let scan_grid = Grid::of(scan);
     let values = scan.volume_f32(0).map_err(|e| ModelError::Shape(e.to_string()))?;
@@ -40,14 +40,11 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
         drop(scaled);
         let transpose = manifest.preprocess.transpose;
         let input = if transpose { swap_x_z(&input, size) } else { input };
-        let shape = if transpose { [1, 1, size[0], size[1], size[2]] } else { [1, 1, size[2], size[1], size[0]] };
-        let (output, out_shape) =
-            model.network.run_with_progress(input, &shape, &mut |f| progress("running the model", f))?;
-        if out_shape.len() != 5 || out_shape[0] != 1 || out_shape[2..] != shape[2..] {
-            return Err(ModelError::Shape(format!("the model returned shape {out_shape:?} for input {shape:?}")));
-        }
+        let dhw = if transpose { size } else { [size[2], size[1], size[0]] };
+        let (output, channels) =
+            run_block(&model.network, &manifest.pipeline, input, dhw, &mut |f| progress("running the model", f))?;
         check(&mut progress, "post-processing", 0.0)?;
-        let cropped = decide(&output, out_shape[1], &manifest.postprocess.decision)?;
+        let cropped = decide(&output, channels, &manifest.postprocess.decision)?;
         let cropped = if transpose { swap_x_z(&cropped, [size[2], size[1], size[0]]) } else { cropped };
         paste(&mut labels, grid.shape, &cropped, bbox);
     }

@@ -106,12 +106,26 @@ pub struct Crop {
     pub pad: usize,
 }
 
-/// How the network sees the volume.
+/// How the network sees the volume (axes in network order D, H, W).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Pipeline {
-    /// The whole (cropped) volume at once.
+    /// The whole (cropped) volume at once: input `[1, 1, D, H, W]`.
     Volume,
+    /// Overlapping patches `[1, 1, pd, ph, pw]`, blended with a Gaussian (σ = patch/8).
+    Patches3d {
+        /// Patch size (D, H, W).
+        patch: [usize; 3],
+        /// Fraction of a patch shared with its neighbour (0–0.95), e.g. 0.5.
+        overlap: f64,
+    },
+    /// Slices across `axis` (0 = D, 1 = H, 2 = W) as 2D images `[batch, 1, rows, cols]`.
+    Slices2d {
+        /// The axis the slices are taken across.
+        axis: usize,
+        /// Slices per network run.
+        batch: usize,
+    },
 }
 
 /// From network outputs to labels.

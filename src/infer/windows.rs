@@ -1,0 +1,315 @@
+//! Feeding a block to a network in the three ways a manifest can ask for: whole (`volume`),
+//! as overlapping 3D patches blended with a Gaussian (`patches3d`, as nnU-Net and MONAI's
+//! sliding_window_inference), or slice by slice in batches (`slices2d`).
+//!
+//! Blocks are in network order: `[D, H, W]`, W fastest. Outputs are `[C, D, H, W]`.
+
+use crate::infer::engine::Network;
+use crate::models::manifest::Pipeline;
+use crate::models::ModelError;
+
+/// Runs `network` over `block` (shape `dhw`) as `pipeline` says; returns (logits, channels).
+pub fn run_block(
+    network: &Network,
+    pipeline: &Pipeline,
+    block: Vec<f32>,
+    dhw: [usize; 3],
+    progress: &mut dyn FnMut(f64) -> bool,
+) -> Result<(Vec<f32>, usize), ModelError> {
+    match *pipeline {
+        Pipeline::Volume => {
+            let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
+            let (out, out_shape) = network.run_with_progress(block, &shape, progress)?;
+            expect_shape(&out_shape, &[1, 0, dhw[0], dhw[1], dhw[2]], &shape)?;
+            Ok((out, out_shape[1]))
+        }
+        Pipeline::Patches3d { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress),
+        Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress),
+    }
+}
+
+/// Checks an output shape against `want` (0 = any size there).
+fn expect_shape(got: &[usize], want: &[usize], input: &[usize]) -> Result<(), ModelError> {
+    let fits = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| *w == 0 || g == w);
+    if fits {
+        Ok(())
+    } else {
+        Err(ModelError::Shape(format!("the model returned shape {got:?} for input {input:?}")))
+    }
+}
+
+/// Window starts along one axis: evenly spaced, first at 0, last flush with the end, with at
+/// least the requested overlap (nnU-Net's `compute_steps_for_sliding_window`).
+fn starts(n: usize, patch: usize, overlap: f64) -> Vec<usize> {
+    if n <= patch {
+        return vec![0];
+    }
+    let step = (patch as f64 * (1.0 - overlap.clamp(0.0, 0.95))).max(1.0);
+    let count = ((n - patch) as f64 / step).ceil() as usize + 1;
+    let actual = (n - patch) as f64 / (count - 1) as f64;
+    (0..count).map(|i| (i as f64 * actual).round() as usize).collect()
+}
+
+/// nnU-Net's importance map: a Gaussian with σ = patch/8 per axis, peak 1, no zero weights.
+fn gaussian(patch: [usize; 3]) -> Vec<f32> {
+    let axis = |n: usize| -> Vec<f64> {
+        let (c, sigma) = ((n as f64 - 1.0) / 2.0, n as f64 / 8.0);
+        (0..n).map(|i| (-((i as f64 - c).powi(2)) / (2.0 * sigma * sigma)).exp()).collect()
+    };
+    let (d, h, w) = (axis(patch[0]), axis(patch[1]), axis(patch[2]));
+    let mut out = Vec::with_capacity(patch.iter().product());
+    for a in &d {
+        for b in &h {
+            for c in &w {
+                out.push((a * b * c) as f32);
+            }
+        }
+    }
+    let smallest = out.iter().copied().filter(|v| *v > 0.0).fold(f32::INFINITY, f32::min);
+    out.iter_mut().for_each(|v| *v = v.max(smallest));
+    out
+}
+
+fn patches(
+    network: &Network,
+    block: &[f32],
+    dhw: [usize; 3],
+    patch: [usize; 3],
+    overlap: f64,
+    progress: &mut dyn FnMut(f64) -> bool,
+) -> Result<(Vec<f32>, usize), ModelError> {
+    // A block smaller than the patch is zero-padded to it (and cropped back at the end).
+    let padded: [usize; 3] = std::array::from_fn(|a| dhw[a].max(patch[a]));
+    let weights = gaussian(patch);
+    let axis_starts: Vec<Vec<usize>> = (0..3).map(|a| starts(padded[a], patch[a], overlap)).collect();
+    let mut grid = Vec::new();
+    for &d in &axis_starts[0] {
+        for &h in &axis_starts[1] {
+            for &w in &axis_starts[2] {
+                grid.push([d, h, w]);
+            }
+        }
+    }
+    let n_patch: usize = patch.iter().product();
+    let n_padded: usize = padded.iter().product();
+    let mut sum: Vec<f32> = Vec::new();
+    let mut weight_sum = vec![0f32; n_padded];
+    let mut channels = 0;
+    for (i, start) in grid.iter().enumerate() {
+        let mut input = Vec::with_capacity(n_patch);
+        for d in 0..patch[0] {
+            for h in 0..patch[1] {
+                for w in 0..patch[2] {
+                    let (z, y, x) = (start[0] + d, start[1] + h, start[2] + w);
+                    let inside = z < dhw[0] && y < dhw[1] && x < dhw[2];
+                    input.push(if inside { block[(z * dhw[1] + y) * dhw[2] + x] } else { 0.0 });
+                }
+            }
+        }
+        let count = grid.len() as f64;
+        let shape = [1, 1, patch[0], patch[1], patch[2]];
+        let (out, out_shape) = network.run_with_progress(input, &shape, &mut |f| progress((i as f64 + f) / count))?;
+        expect_shape(&out_shape, &[1, 0, patch[0], patch[1], patch[2]], &shape)?;
+        if sum.is_empty() {
+            channels = out_shape[1];
+            sum = vec![0.0; channels * n_padded];
+        }
+        for d in 0..patch[0] {
+            for h in 0..patch[1] {
+                for w in 0..patch[2] {
+                    let p = (d * patch[1] + h) * patch[2] + w;
+                    let v = ((start[0] + d) * padded[1] + start[1] + h) * padded[2] + start[2] + w;
+                    weight_sum[v] += weights[p];
+                    for c in 0..channels {
+                        sum[c * n_padded + v] += out[c * n_patch + p] * weights[p];
+                    }
+                }
+            }
+        }
+    }
+    // Average, and crop the padding away.
+    let n: usize = dhw.iter().product();
+    let mut logits = Vec::with_capacity(channels * n);
+    for c in 0..channels {
+        for d in 0..dhw[0] {
+            for h in 0..dhw[1] {
+                for w in 0..dhw[2] {
+                    let v = (d * padded[1] + h) * padded[2] + w;
+                    logits.push(sum[c * n_padded + v] / weight_sum[v]);
+                }
+            }
+        }
+    }
+    Ok((logits, channels))
+}
+
+fn slices(
+    network: &Network,
+    block: &[f32],
+    dhw: [usize; 3],
+    axis: usize,
+    batch: usize,
+    progress: &mut dyn FnMut(f64) -> bool,
+) -> Result<(Vec<f32>, usize), ModelError> {
+    if axis > 2 {
+        return Err(ModelError::Format(format!("slices2d: axis {axis} must be 0 (D), 1 (H) or 2 (W)")));
+    }
+    let strides = [dhw[1] * dhw[2], dhw[2], 1];
+    let (a, b) = match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let (rows, cols) = (dhw[a], dhw[b]);
+    let plane = rows * cols;
+    let n: usize = dhw.iter().product();
+    let index = |s: usize, r: usize, c: usize| s * strides[axis] + r * strides[a] + c * strides[b];
+    let mut logits: Vec<f32> = Vec::new();
+    let mut channels = 0;
+    let mut first = 0;
+    while first < dhw[axis] {
+        let count = batch.min(dhw[axis] - first);
+        let mut input = Vec::with_capacity(count * plane);
+        for s in first..first + count {
+            for r in 0..rows {
+                for c in 0..cols {
+                    input.push(block[index(s, r, c)]);
+                }
+            }
+        }
+        let shape = [count, 1, rows, cols];
+        let done = first as f64 / dhw[axis] as f64;
+        let share = count as f64 / dhw[axis] as f64;
+        let (out, out_shape) = network.run_with_progress(input, &shape, &mut |f| progress(done + f * share))?;
+        expect_shape(&out_shape, &[count, 0, rows, cols], &shape)?;
+        if logits.is_empty() {
+            channels = out_shape[1];
+            logits = vec![0.0; channels * n];
+        }
+        for (k, s) in (first..first + count).enumerate() {
+            for c in 0..channels {
+                for r in 0..rows {
+                    for col in 0..cols {
+                        logits[c * n + index(s, r, col)] = out[((k * channels + c) * rows + r) * cols + col];
+                    }
+                }
+            }
+        }
+        first += count;
+    }
+    Ok((logits, channels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, *};
+
+    /// A pointwise network with 2 output channels, c0 = 2x + 1 and c1 = −x, for `rank`-D input
+    /// ([N, 1, spatial…]): any way of tiling the input must give the same logits.
+    fn pointwise(spatial: usize) -> Network {
+        let kernel_dims: Vec<i64> = [2, 1].into_iter().chain(std::iter::repeat_n(1, spatial)).collect();
+        let tensor = |name: &str, dims: Vec<i64>, v: Vec<f32>| TensorProto {
+            name: name.into(),
+            dims,
+            data_type: DataType::Float as i32,
+            float_data: v,
+            ..Default::default()
+        };
+        let graph = GraphProto {
+            node: vec![NodeProto {
+                op_type: "Conv".into(),
+                input: vec!["input".into(), "w".into(), "b".into()],
+                output: vec!["logits".into()],
+                attribute: vec![AttributeProto {
+                    name: "kernel_shape".into(),
+                    r#type: AttributeType::Ints as i32,
+                    ints: vec![1; spatial],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            initializer: vec![tensor("w", kernel_dims, vec![2.0, -1.0]), tensor("b", vec![2], vec![1.0, 0.0])],
+            input: vec![float_value("input")],
+            output: vec![float_value("logits")],
+            ..Default::default()
+        };
+        let proto = ModelProto {
+            ir_version: 7,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        Network::from_proto(&proto).unwrap()
+    }
+
+    fn float_value(name: &str) -> ValueInfoProto {
+        let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape: None };
+        let r#type = TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() };
+        ValueInfoProto { name: name.into(), r#type: Some(r#type), ..Default::default() }
+    }
+
+    fn block(dhw: [usize; 3]) -> Vec<f32> {
+        (0..dhw.iter().product::<usize>()).map(|i| ((i * 37) % 101) as f32 / 10.0).collect()
+    }
+
+    fn expected(block: &[f32]) -> Vec<f32> {
+        block.iter().map(|x| 2.0 * x + 1.0).chain(block.iter().map(|x| -x)).collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()))
+    }
+
+    #[test]
+    fn window_starts_cover_the_axis() {
+        let s = starts(10, 4, 0.5);
+        assert_eq!((s[0], *s.last().unwrap()), (0, 6), "{s:?}");
+        assert!(s.windows(2).all(|w| w[1] - w[0] <= 2), "steps of at most half a patch: {s:?}");
+        assert_eq!(starts(3, 8, 0.5), vec![0]);
+    }
+
+    #[test]
+    fn patches_with_blending_equal_the_whole_volume_for_a_pointwise_network() {
+        let net = pointwise(3);
+        let dhw = [13, 17, 20];
+        let data = block(dhw);
+        let (whole, c) = run_block(&net, &Pipeline::Volume, data.clone(), dhw, &mut |_| true).unwrap();
+        assert_eq!(c, 2);
+        assert!(close(&whole, &expected(&data)));
+        let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
+        let mut calls = 0;
+        let (tiled, _) = run_block(&net, &patched, data.clone(), dhw, &mut |_| {
+            calls += 1;
+            true
+        })
+        .unwrap();
+        assert!(close(&tiled, &whole), "blended patches differ from the one-shot result");
+        assert!(calls > 8, "progress is reported per patch");
+        // A block smaller than the patch is padded and cropped back.
+        let small = [3, 4, 5];
+        let (out, _) = run_block(&net, &patched, block(small), small, &mut |_| true).unwrap();
+        assert!(close(&out, &expected(&block(small))));
+    }
+
+    #[test]
+    fn slices_in_batches_equal_the_whole_volume_for_a_pointwise_network() {
+        let net = pointwise(2);
+        let dhw = [7, 9, 11];
+        let data = block(dhw);
+        for axis in 0..3 {
+            let (out, c) = run_block(&net, &Pipeline::Slices2d { axis, batch: 3 }, data.clone(), dhw, &mut |_| true).unwrap();
+            assert_eq!(c, 2);
+            assert!(close(&out, &expected(&data)), "axis {axis}");
+        }
+    }
+
+    #[test]
+    fn cancelling_inside_patches_stops() {
+        let net = pointwise(3);
+        let dhw = [16, 16, 16];
+        let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
+        let result = run_block(&net, &patched, block(dhw), dhw, &mut |f| f < 0.3);
+        assert!(matches!(result, Err(ModelError::Cancelled)));
+    }
+}
