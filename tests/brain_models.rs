@@ -119,28 +119,17 @@ fn damaged_model_files_are_refused_by_their_sha256() {
 
 #[test]
 fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
-    use tract_onnx::pb::*;
+    use medseg::models::onnx_graph::{float_value, model};
+    use tract_onnx::pb::{GraphProto, NodeProto};
     // An ONNX identity whose input is fixed to [1, 1, 8, 8, 8].
-    let dim = |v: i64| tensor_shape_proto::Dimension { value: Some(tensor_shape_proto::dimension::Value::DimValue(v)), ..Default::default() };
-    let fixed = TypeProto {
-        value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-            elem_type: tensor_proto::DataType::Float as i32,
-            shape: Some(TensorShapeProto { dim: [1, 1, 8, 8, 8].map(dim).to_vec() }),
-        })),
-        ..Default::default()
-    };
+    let fixed = [1, 1, 8, 8, 8];
     let graph = GraphProto {
         node: vec![NodeProto { op_type: "Identity".into(), input: vec!["input".into()], output: vec!["logits".into()], ..Default::default() }],
-        input: vec![ValueInfoProto { name: "input".into(), r#type: Some(fixed.clone()), ..Default::default() }],
-        output: vec![ValueInfoProto { name: "logits".into(), r#type: Some(fixed), ..Default::default() }],
+        input: vec![float_value("input", Some(&fixed))],
+        output: vec![float_value("logits", Some(&fixed))],
         ..Default::default()
     };
-    let proto = ModelProto {
-        ir_version: 7,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
-        graph: Some(graph),
-        ..Default::default()
-    };
+    let proto = model(graph, "test");
     let network = medseg::infer::engine::Network::from_proto(&proto).unwrap();
     let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
     manifest.preprocess.conform = false;

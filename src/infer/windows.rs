@@ -203,6 +203,7 @@ fn slices(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::onnx_graph::{float_value, model};
     use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, *};
 
     /// A pointwise network with 2 output channels, c0 = 2x + 1 and c1 = −x, for `rank`-D input
@@ -230,23 +231,11 @@ mod tests {
                 ..Default::default()
             }],
             initializer: vec![tensor("w", kernel_dims, vec![2.0, -1.0]), tensor("b", vec![2], vec![1.0, 0.0])],
-            input: vec![float_value("input")],
-            output: vec![float_value("logits")],
+            input: vec![float_value("input", None)],
+            output: vec![float_value("logits", None)],
             ..Default::default()
         };
-        let proto = ModelProto {
-            ir_version: 7,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
-            graph: Some(graph),
-            ..Default::default()
-        };
-        Network::from_proto(&proto).unwrap()
-    }
-
-    fn float_value(name: &str) -> ValueInfoProto {
-        let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape: None };
-        let r#type = TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() };
-        ValueInfoProto { name: name.into(), r#type: Some(r#type), ..Default::default() }
+        Network::from_proto(&model(graph, "test")).unwrap()
     }
 
     fn block(dhw: [usize; 3]) -> Vec<f32> {

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod manifest;
+pub mod onnx_graph;
 pub mod tfjs;
 
 use thiserror::Error;

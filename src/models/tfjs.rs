@@ -3,11 +3,9 @@
 //! normalization without affine. The chain is translated to an ONNX graph that tract runs.
 
 use serde::Deserialize;
-use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto, ModelProto,
-    NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
-};
+use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
+use super::onnx_graph::{float_value, model as onnx_model};
 use super::ModelError;
 
 /// Name of the graph's input and output (as in the meshnet-onnx references).
@@ -127,15 +125,9 @@ pub fn to_onnx(model_json: &str, shards: &[Vec<u8>]) -> Result<ModelProto, Model
         }
     }
     graph.node.push(node("Identity", vec![current], OUTPUT, vec![]));
-    graph.input.push(value_info(INPUT));
-    graph.output.push(value_info(OUTPUT));
-    Ok(ModelProto {
-        ir_version: 7,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
-        producer_name: "medseg tfjs importer".into(),
-        graph: Some(graph),
-        ..Default::default()
-    })
+    graph.input.push(float_value(INPUT, None));
+    graph.output.push(float_value(OUTPUT, None));
+    Ok(onnx_model(graph, "medseg tfjs importer"))
 }
 
 /// The chain of layers in a Keras topology (Sequential, or a functional model that is a chain).
@@ -295,11 +287,6 @@ fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
 
 fn float(name: &str, value: f32) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Float as i32, f: value, ..Default::default() }
-}
-
-fn value_info(name: &str) -> ValueInfoProto {
-    let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape: None };
-    ValueInfoProto { name: name.into(), r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }), ..Default::default() }
 }
 
 #[cfg(test)]
