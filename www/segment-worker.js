@@ -22,6 +22,14 @@ self.onmessage = async ({ data }) => {
     const wasmBytes = (await init()).memory.buffer.byteLength;
     self.postMessage({ type: 'done', labels, seconds, wasmBytes }, [labels.buffer]);
   } catch (e) {
-    self.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+    const message = e instanceof Error ? e.message : String(e);
+    // A failed allocation aborts wasm with "unreachable": say what happened in plain words.
+    const outOfMemory = /unreachable|out of memory|allocation/i.test(message) || e instanceof RangeError;
+    self.postMessage({
+      type: 'error',
+      message: outOfMemory
+        ? 'the browser ran out of memory for this model and scan (WebAssembly can use at most 4 GB). Try a smaller model, or `medseg segment` on the command line.'
+        : message,
+    });
   }
 };
