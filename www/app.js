@@ -138,14 +138,20 @@ function showScan(name, { info, data, auto }) {
   $('volume-count').textContent = `of 0–${volumes - 1}`;
   for (const el of document.querySelectorAll('.needs-scan, .needs-scan input, #cursor-voxel')) el.disabled = false;
   viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
-  for (const el of document.querySelectorAll('.view')) {
-    const edges = { axial: 'RLAP', coronal: 'RLSI', sagittal: 'APSI' }[el.dataset.view];
-    el.querySelectorAll('.edge').forEach((span, i) => (span.textContent = edges[i]));
-  }
+  showEdgeLetters();
   const looksCt = info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
   $('window-preset').value = looksCt ? 'ct-soft' : 'auto';
   applyPreset();
   showOverlay();
+}
+
+/** Orientation letters at the view edges (left, right, top, bottom) for the current convention. */
+function showEdgeLetters() {
+  const neuro = $('convention').value === 'neurological';
+  for (const el of document.querySelectorAll('.view')) {
+    const edges = { axial: neuro ? 'LRAP' : 'RLAP', coronal: neuro ? 'LRSI' : 'RLSI', sagittal: 'APSI' }[el.dataset.view];
+    el.querySelectorAll('.edge').forEach((span, i) => (span.textContent = edges[i]));
+  }
 }
 
 function applyPreset() {
@@ -298,6 +304,10 @@ $('load-sample').addEventListener('click', () => openUrl(new URL('sample/mni152_
 $('save-overlay').addEventListener('click', saveOverlay);
 $('save-png').addEventListener('click', () => viewer.snapshot().toBlob((b) => download(b, `${baseName()}_view.png`), 'image/png'));
 $('layout').addEventListener('change', (e) => viewer.setLayout(e.target.value));
+$('convention').addEventListener('change', (e) => {
+  viewer.setNeurological(e.target.value === 'neurological');
+  showEdgeLetters();
+});
 $('window-preset').addEventListener('change', applyPreset);
 $('opacity').addEventListener('input', (e) => {
   state.overlay.opacity = Number(e.target.value);

@@ -14,10 +14,11 @@ export async function loadCatalog() {
     const response = await fetch('models/catalog.json');
     if (!response.ok) throw new Error(`the server answered ${response.status}`);
     const catalog = await response.json();
+    for (const manifest of catalog.models) models.set(manifest.name, { manifest, available: false, files: null });
     await Promise.all(
       catalog.models.map(async (manifest) => {
         const head = await fetch(`models/${manifest.name}/${manifest.files[0].path}`, { method: 'HEAD' }).catch(() => null);
-        models.set(manifest.name, { manifest, available: !!head?.ok, files: null });
+        models.get(manifest.name).available = !!head?.ok;
       }),
     );
   } catch (e) {

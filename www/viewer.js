@@ -1,6 +1,7 @@
 // The slice viewer: axial, coronal and sagittal views of a volume in world orientation
-// (radiological convention: the patient's right on the screen's left), with crosshair, zoom, pan,
-// window/level and a label overlay. It only draws; the worker does the decoding.
+// (radiological convention by default: the patient's right on the screen's left; neurological on
+// request), with crosshair, zoom, pan, window/level and a label overlay. It only draws; the
+// worker does the decoding.
 
 /** The three views: which world axis is fixed, which runs across and which down. */
 const VIEWS = {
@@ -54,6 +55,7 @@ export class Viewer {
     this.volume = null;
     this.overlay = null;
     this.window = [0, 1];
+    this.neurological = false;
     new ResizeObserver(() => this.draw()).observe(root);
     root.addEventListener('keydown', (e) => this.onKey(e));
   }
@@ -96,6 +98,22 @@ export class Viewer {
     this.root.dataset.layout = layout;
     if (layout !== 'three') this.active = layout;
     this.draw();
+  }
+
+  /** Neurological convention (patient's left on the screen's left) when true, else radiological. */
+  setNeurological(on) {
+    this.neurological = on;
+    this.draw();
+  }
+
+  /**
+   * Canonical coordinate along a view's horizontal axis for screen column `col` (and back: the
+   * mapping is its own inverse). Screen left is the high end (R, A) except for left–right in
+   * neurological convention.
+   */
+  acrossIndex(view, col) {
+    const n = this.volume.grid.size[view.spec.across];
+    return this.neurological && view.spec.across === 0 ? col : n - 1 - col;
   }
 
   /** Moves the crosshair to voxel (i, j, k). */
@@ -169,7 +187,7 @@ export class Viewer {
     const row = Math.floor((py - oy) / sy);
     if (col < 0 || row < 0 || col >= grid.size[across] || row >= grid.size[down]) return null;
     const c = [0, 0, 0];
-    c[across] = grid.size[across] - 1 - col;
+    c[across] = this.acrossIndex(view, col);
     c[down] = grid.size[down] - 1 - row;
     c[fixed] = this.cursor[fixed];
     return c;
@@ -207,7 +225,7 @@ export class Viewer {
     // Crosshair through the centre of the current voxel.
     const { grid } = this.volume;
     const { across, down } = view.spec;
-    const x = ox + (grid.size[across] - 1 - this.cursor[across] + 0.5) * sx;
+    const x = ox + (this.acrossIndex(view, this.cursor[across]) + 0.5) * sx;
     const y = oy + (grid.size[down] - 1 - this.cursor[down] + 0.5) * sy;
     ctx.strokeStyle = 'rgba(80, 200, 255, 0.8)';
     ctx.lineWidth = Math.max(1, ratio);
@@ -240,11 +258,12 @@ export class Viewer {
     const labels = overlay?.values;
     const lut = overlay?.lut;
     const opacity = overlay ? overlay.opacity : 0;
+    const mirror = this.neurological && across === 0;
     let p = 0;
     for (let row = 0; row < nh; row++) {
       const rowBase = base + offDown[nh - 1 - row];
       for (let col = 0; col < nw; col++) {
-        const index = rowBase + offAcross[nw - 1 - col];
+        const index = rowBase + offAcross[mirror ? col : nw - 1 - col];
         let g = (data[index] - lo) * scale;
         g = g < 0 ? 0 : g > 255 ? 255 : g; // NaN stays NaN → drawn black by the clamped array
         let r = g;

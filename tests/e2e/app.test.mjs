@@ -121,6 +121,14 @@ for (const name of SCANS) {
     assert.ok(upZ > downZ, `coronal: up is superior (z ${upZ} > ${downZ})`);
     const edges = await page.locator('.view[data-view=axial] .edge').allTextContents();
     assert.deepEqual(edges, ['R', 'L', 'A', 'P']);
+    // Neurological convention mirrors left–right only.
+    await page.selectOption('#convention', 'neurological');
+    await gotoVoxel(centre);
+    const [neuroLeftX] = await clickView('axial', -25, 0);
+    const [neuroRightX] = await clickView('axial', 25, 0);
+    assert.ok(neuroLeftX < neuroRightX, `neurological: screen left is patient left (x ${neuroLeftX} < ${neuroRightX})`);
+    assert.deepEqual(await page.locator('.view[data-view=coronal] .edge').allTextContents(), ['L', 'R', 'S', 'I']);
+    await page.selectOption('#convention', 'radiological');
     await gotoVoxel(centre);
     for (const { lit, levels } of await canvasStats()) {
       assert.ok(lit > 0.03 && levels > 8, `a view is blank (lit ${lit}, ${levels} grey levels)`);
