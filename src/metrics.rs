@@ -112,11 +112,8 @@ mod tests {
 
     #[test]
     fn hausdorff_of_shifted_cubes() {
-        let mut affine = [[0.0; 4]; 4];
-        for i in 0..3 {
-            affine[i][i] = 2.0; // 2 mm voxels
-        }
-        affine[3][3] = 1.0;
+        // 2 mm voxels.
+        let affine = [[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
         let grid = Grid { shape: [10, 10, 10], affine };
         let cube = |shift: usize| -> Vec<u16> {
             (0..1000)

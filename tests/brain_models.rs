@@ -136,6 +136,7 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     manifest.preprocess.crop = None;
     let model = Model { manifest, network };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
-    let err = segment(&scan, &model, &mut |_, _| true).err().expect("7×5×3 does not fit 8×8×8").to_string();
+    let Err(err) = segment(&scan, &model, &mut |_, _| true) else { panic!("7×5×3 must not fit 8×8×8") };
+    let err = err.to_string();
     assert!(err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"), "{err}");
 }

@@ -217,11 +217,11 @@ fn activation(graph: &mut GraphProto, kind: &str, input: &str, fresh: &mut impl 
     Ok(out)
 }
 
-/// Weights by name: (shape, values), read from the concatenated shards.
-fn read_weights(
-    groups: &[WeightGroup],
-    shards: &[Vec<u8>],
-) -> Result<std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>, ModelError> {
+/// Weights by name: (shape, values).
+type Weights = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Reads every weight from the concatenated shards.
+fn read_weights(groups: &[WeightGroup], shards: &[Vec<u8>]) -> Result<Weights, ModelError> {
     let mut map = std::collections::HashMap::new();
     let mut shard_index = 0;
     for group in groups {

@@ -136,10 +136,7 @@ mod tests {
     use super::*;
 
     fn identity_grid(shape: [usize; 3]) -> Grid {
-        let mut affine = [[0.0; 4]; 4];
-        for i in 0..4 {
-            affine[i][i] = 1.0;
-        }
+        let affine = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
         Grid { shape, affine }
     }
 
