@@ -57,7 +57,12 @@ impl LabelMap {
             .into_iter()
             .map(|v| if v.is_finite() && v > 0.0 { v.round().min(f32::from(u16::MAX)) as u16 } else { 0 })
             .collect();
-        Ok(LabelMap { shape: scan.shape3(), values, geometry: scan.geometry.header.clone(), table: LabelTable::default() })
+        Ok(LabelMap {
+            shape: scan.shape3(),
+            values,
+            geometry: scan.geometry.header.clone(),
+            table: LabelTable::default(),
+        })
     }
 
     /// Voxel count of every label value present (value, count), in value order, 0 excluded.

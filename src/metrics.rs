@@ -33,7 +33,14 @@ fn surface(mask: &[bool], shape: [usize; 3]) -> Vec<[usize; 3]> {
                     let (a, b, c) = ((x as i64 + dx) as usize, (y as i64 + dy) as usize, (z as i64 + dz) as usize);
                     !mask[a + nx * (b + ny * c)]
                 };
-                if edge || outside(1, 0, 0) || outside(-1, 0, 0) || outside(0, 1, 0) || outside(0, -1, 0) || outside(0, 0, 1) || outside(0, 0, -1) {
+                if edge
+                    || outside(1, 0, 0)
+                    || outside(-1, 0, 0)
+                    || outside(0, 1, 0)
+                    || outside(0, -1, 0)
+                    || outside(0, 0, 1)
+                    || outside(0, 0, -1)
+                {
                     out.push([x, y, z]);
                 }
             }
@@ -84,7 +91,8 @@ fn directed(from: &[[f64; 3]], to: &[[f64; 3]]) -> Vec<f64> {
                             }
                             if let Some(points) = buckets.get(&[k[0] + dx, k[1] + dy, k[2] + dz]) {
                                 for q in points {
-                                    let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+                                    let d =
+                                        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
                                     best = best.min(d);
                                 }
                             }

@@ -101,7 +101,11 @@ impl Segmenter {
     pub fn new(manifest_json: &str, files: Vec<js_sys::Uint8Array>) -> Result<Segmenter, JsError> {
         let manifest = Manifest::from_json(manifest_json)?;
         if files.len() != manifest.files.len() {
-            return Err(JsError::new(&format!("the manifest lists {} file(s), {} given", manifest.files.len(), files.len())));
+            return Err(JsError::new(&format!(
+                "the manifest lists {} file(s), {} given",
+                manifest.files.len(),
+                files.len()
+            )));
         }
         let by_path: Vec<(String, Vec<u8>)> =
             manifest.files.iter().zip(files).map(|(f, bytes)| (f.path.clone(), bytes.to_vec())).collect();

@@ -213,7 +213,10 @@ fn header_and_image_pair() {
     assert!(matches!(read(&hdr), Err(ReadError::WrongFileKind(_))));
     let short = read_nifti_pair(&hdr, &img[..10], ReadLimits::default()).unwrap_err();
     assert_eq!(short, ReadError::DataTooShort { expected: 24, got: 10 });
-    assert_eq!(read_nifti_pair(&hdr, &[], ReadLimits::default()).unwrap_err(), ReadError::DataTooShort { expected: 24, got: 0 });
+    assert_eq!(
+        read_nifti_pair(&hdr, &[], ReadLimits::default()).unwrap_err(),
+        ReadError::DataTooShort { expected: 24, got: 0 }
+    );
 }
 
 #[test]

@@ -72,7 +72,8 @@ fn run(model: &Model, scan: &Volume) -> LabelMap {
 
 #[test]
 fn model30chan18cls_on_norm_reaches_mean_dice_078() {
-    let (Some(model), Some(scan), Some(truth)) = (mirror_model("model30chan18cls"), read("data/brain/norm.nii.gz"), truth(brainchop18))
+    let (Some(model), Some(scan), Some(truth)) =
+        (mirror_model("model30chan18cls"), read("data/brain/norm.nii.gz"), truth(brainchop18))
     else {
         return;
     };
@@ -87,9 +88,15 @@ fn model30chan18cls_on_norm_reaches_mean_dice_078() {
 
 #[test]
 fn model20chan3cls_on_norm_separates_white_and_grey_matter() {
-    let (Some(model), Some(scan), Some(truth)) =
-        (mirror_model("model20chan3cls"), read("data/brain/norm.nii.gz"), truth(|v| match brainchop18(v) { 1 => 1, 2 => 2, _ => 0 }))
-    else {
+    let (Some(model), Some(scan), Some(truth)) = (
+        mirror_model("model20chan3cls"),
+        read("data/brain/norm.nii.gz"),
+        truth(|v| match brainchop18(v) {
+            1 => 1,
+            2 => 2,
+            _ => 0,
+        }),
+    ) else {
         return;
     };
     let labels = run(&model, &scan);
@@ -124,7 +131,12 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     // An ONNX identity whose input is fixed to [1, 1, 8, 8, 8].
     let fixed = [1, 1, 8, 8, 8];
     let graph = GraphProto {
-        node: vec![NodeProto { op_type: "Identity".into(), input: vec!["input".into()], output: vec!["logits".into()], ..Default::default() }],
+        node: vec![NodeProto {
+            op_type: "Identity".into(),
+            input: vec!["input".into()],
+            output: vec!["logits".into()],
+            ..Default::default()
+        }],
         input: vec![float_value("input", Some(&fixed))],
         output: vec![float_value("logits", Some(&fixed))],
         ..Default::default()
@@ -138,5 +150,8 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
     let Err(err) = segment(&scan, &model, &mut |_, _| true) else { panic!("7×5×3 must not fit 8×8×8") };
     let err = err.to_string();
-    assert!(err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"), "{err}");
+    assert!(
+        err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"),
+        "{err}"
+    );
 }

@@ -19,7 +19,8 @@ fn block(reference: &Value) -> Option<Vec<f32>> {
     let norm = read_nifti(&bytes, ReadLimits::default()).unwrap();
     let scale = reference["scale"].as_f64().unwrap();
     let n = reference["size"].as_u64().unwrap() as usize;
-    let o: Vec<usize> = reference["origin_xyz"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let o: Vec<usize> =
+        reference["origin_xyz"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     let mut out = Vec::with_capacity(n * n * n);
     for z in 0..n {
         for y in 0..n {
@@ -38,7 +39,9 @@ fn max_difference(reference: &Value, model: &str, logits: &[f32], shape: &[usize
     let n = reference["size"].as_u64().unwrap() as usize;
     assert_eq!(shape, [1, channels, n, n, n], "{model}: output shape");
     let mut worst: f64 = 0.0;
-    for (sample, values) in reference["samples_dhw"].as_array().unwrap().iter().zip(expected["values"].as_array().unwrap()) {
+    for (sample, values) in
+        reference["samples_dhw"].as_array().unwrap().iter().zip(expected["values"].as_array().unwrap())
+    {
         let [d, h, w] = [0, 1, 2].map(|i| sample[i].as_u64().unwrap() as usize);
         for (c, v) in values.as_array().unwrap().iter().enumerate() {
             let got = logits[((c * n + d) * n + h) * n + w] as f64;
@@ -49,8 +52,14 @@ fn max_difference(reference: &Value, model: &str, logits: &[f32], shape: &[usize
 }
 
 const MODELS: [&str; 8] = [
-    "model5_gw_ae", "model11_gw_ae", "model18cls", "model20chan3cls", "model21_104class", "model30chan18cls",
-    "model30chan50cls", "mindgrab",
+    "model5_gw_ae",
+    "model11_gw_ae",
+    "model18cls",
+    "model20chan3cls",
+    "model21_104class",
+    "model30chan18cls",
+    "model30chan50cls",
+    "mindgrab",
 ];
 
 #[test]

@@ -59,9 +59,8 @@ fn every_shared_scan_matches_nibabel() {
         check("dims", dims == got_dims, format!("{got_dims:?}"));
         check("datatype", expected["datatype"] == volume.datatype.name(), volume.datatype.name().into());
         let affine = &volume.geometry.affine;
-        let affine_ok = (0..4).all(|r| {
-            (0..4).all(|c| (affine[r][c] - expected["affine"][r][c].as_f64().unwrap()).abs() <= 1e-4)
-        });
+        let affine_ok =
+            (0..4).all(|r| (0..4).all(|c| (affine[r][c] - expected["affine"][r][c].as_f64().unwrap()).abs() <= 1e-4));
         check("affine", affine_ok, format!("{affine:?}"));
         let letters = volume.geometry.orientation();
         check("orientation", expected["orientation"] == letters.as_str(), letters);
@@ -70,7 +69,8 @@ fn every_shared_scan_matches_nibabel() {
             && close(hi, expected["value_range"][1].as_f64().unwrap(), 1e-5);
         check("value_range", range_ok, format!("[{lo}, {hi}]"));
         for probe in expected["probes"].as_array().unwrap() {
-            let ijk: Vec<usize> = probe["ijk"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let ijk: Vec<usize> =
+                probe["ijk"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
             let want = probe["value"].as_f64().unwrap();
             let got = volume.value_at([ijk[0], ijk[1], ijk[2]], 0).expect("probe inside the grid");
             if !close(got, want, 1e-5) {

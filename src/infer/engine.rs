@@ -99,7 +99,8 @@ impl Network {
         let total = plan.order_without_consts().len().max(1) as f64;
         let mut done = 0usize;
         let mut cancelled = false;
-        let mut state = tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let mut state =
+            tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| ModelError::Run(format!("{e:#}")))?;
         let outputs = state.run_plan_with_eval(tvec!(tensor.into()), |ctx, op_state, node, inputs| {
             if !progress(done as f64 / total) {
                 cancelled = true;
@@ -128,5 +129,12 @@ fn declared_dims(input: &tract_onnx::pb::ValueInfoProto) -> Option<Vec<Option<us
     use tract_onnx::pb::{tensor_shape_proto::dimension::Value, type_proto};
     let Some(type_proto::Value::TensorType(tensor)) = input.r#type.as_ref()?.value.as_ref() else { return None };
     let dims = &tensor.shape.as_ref()?.dim;
-    Some(dims.iter().map(|d| match d.value { Some(Value::DimValue(v)) if v > 0 => Some(v as usize), _ => None }).collect())
+    Some(
+        dims.iter()
+            .map(|d| match d.value {
+                Some(Value::DimValue(v)) if v > 0 => Some(v as usize),
+                _ => None,
+            })
+            .collect(),
+    )
 }

@@ -1,8 +1,8 @@
 //! Segmentation: scan → (conform) → intensity scaling → crop → network (whole, patches or
 //! slices; see `windows`) → labels → post-processing → back onto the scan's own grid.
 
-use crate::labels::{LabelMap, LabelTable};
 use crate::infer::windows::run_block;
+use crate::labels::{LabelMap, LabelTable};
 use crate::models::manifest::{Crop, Decision, Intensity};
 use crate::models::{Model, ModelError};
 use crate::postprocess;
@@ -27,7 +27,8 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
     check(&mut progress, "preparing the scan", 0.0)?;
     let scan_grid = Grid::of(scan);
     let values = scan.volume_f32(0).map_err(|e| ModelError::Shape(e.to_string()))?;
-    let (values, grid) = if manifest.preprocess.conform { conform(values, &scan_grid) } else { (values, scan_grid.clone()) };
+    let (values, grid) =
+        if manifest.preprocess.conform { conform(values, &scan_grid) } else { (values, scan_grid.clone()) };
     let scaled = scale_intensity(&values, &manifest.preprocess.intensity);
     let bbox = match manifest.preprocess.crop {
         Some(crop) => bounding_box(&values, grid.shape, crop),
@@ -80,7 +81,10 @@ fn conform(values: Vec<f32>, grid: &Grid) -> (Vec<f32>, Grid) {
 fn scale_intensity(values: &[f32], intensity: &Intensity) -> Vec<f32> {
     let (offset, scale, clip) = match *intensity {
         Intensity::MinMax => {
-            let (lo, hi) = values.iter().filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let (lo, hi) = values
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
             (lo, 1.0 / (hi - lo).max(f32::EPSILON), false)
         }
         Intensity::Quantiles { lo, hi } => {
@@ -93,13 +97,19 @@ fn scale_intensity(values: &[f32], intensity: &Intensity) -> Vec<f32> {
             let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
             (mean as f32, 1.0 / (var.sqrt() as f32).max(f32::EPSILON), false)
         }
-        Intensity::CtWindow { level, width } => ((level - width / 2.0) as f32, 1.0 / width.max(f64::EPSILON) as f32, true),
+        Intensity::CtWindow { level, width } => {
+            ((level - width / 2.0) as f32, 1.0 / width.max(f64::EPSILON) as f32, true)
+        }
     };
     values
         .iter()
         .map(|&v| {
             let s = if v.is_finite() { (v - offset) * scale } else { 0.0 };
-            if clip { s.clamp(0.0, 1.0) } else { s }
+            if clip {
+                s.clamp(0.0, 1.0)
+            } else {
+                s
+            }
         })
         .collect()
 }
@@ -167,7 +177,9 @@ fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u1
         Decision::Argmax => Ok(postprocess::argmax(output, channels)),
         Decision::Threshold { channel, threshold } => {
             if channel >= channels {
-                return Err(ModelError::Shape(format!("the manifest thresholds channel {channel}, the model outputs {channels}")));
+                return Err(ModelError::Shape(format!(
+                    "the manifest thresholds channel {channel}, the model outputs {channels}"
+                )));
             }
             let n = output.len() / channels;
             Ok(output[channel * n..(channel + 1) * n].iter().map(|&v| u16::from(v > threshold)).collect())

@@ -287,7 +287,8 @@ mod tests {
         let dhw = [7, 9, 11];
         let data = block(dhw);
         for axis in 0..3 {
-            let (out, c) = run_block(&net, &Pipeline::Slices2d { axis, batch: 3 }, data.clone(), dhw, &mut |_| true).unwrap();
+            let (out, c) =
+                run_block(&net, &Pipeline::Slices2d { axis, batch: 3 }, data.clone(), dhw, &mut |_| true).unwrap();
             assert_eq!(c, 2);
             assert!(close(&out, &expected(&data)), "axis {axis}");
         }

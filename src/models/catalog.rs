@@ -31,7 +31,10 @@ impl Catalog {
 
     /// Where brainchop serves a model's file at the pinned commit.
     pub fn brainchop_url(&self, model: &str, file: &str) -> String {
-        format!("https://raw.githubusercontent.com/neuroneural/brainchop/{}/public/models/{model}/{file}", self.brainchop_commit)
+        format!(
+            "https://raw.githubusercontent.com/neuroneural/brainchop/{}/public/models/{model}/{file}",
+            self.brainchop_commit
+        )
     }
 }
 
@@ -42,7 +45,9 @@ mod tests {
     #[test]
     fn the_committed_catalog_parses_and_names_its_models() {
         let catalog = Catalog::from_json(include_str!("../../models/catalog.json")).unwrap();
-        for name in ["model5_gw_ae", "model20chan3cls", "model30chan18cls", "model30chan50cls", "model21_104class", "mindgrab"] {
+        for name in
+            ["model5_gw_ae", "model20chan3cls", "model30chan18cls", "model30chan50cls", "model21_104class", "mindgrab"]
+        {
             let m = catalog.get(name).unwrap();
             assert!(!m.labels.is_empty() && m.files.iter().all(|f| f.sha256.len() == 64), "{name}");
         }

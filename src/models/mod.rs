@@ -38,7 +38,10 @@ pub struct Model {
 impl Model {
     /// Loads a model from its manifest, reading each listed file through `read` (by relative
     /// path) and checking its SHA-256 against the manifest.
-    pub fn load(manifest: Manifest, read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Model, ModelError> {
+    pub fn load(
+        manifest: Manifest,
+        read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<Model, ModelError> {
         let mut files = Vec::with_capacity(manifest.files.len());
         for file in &manifest.files {
             let bytes = read(&file.path).map_err(|e| ModelError::Format(format!("{}: {e}", file.path)))?;
@@ -61,7 +64,9 @@ impl Model {
                     .iter()
                     .map(|p| {
                         manifest.files.iter().position(|f| &f.path == p).map(|i| files[i].clone()).ok_or_else(|| {
-                            ModelError::Format(format!("model.json needs the weight file {p}, which the manifest does not list"))
+                            ModelError::Format(format!(
+                                "model.json needs the weight file {p}, which the manifest does not list"
+                            ))
                         })
                     })
                     .collect::<Result<_, _>>()?;

@@ -1,7 +1,10 @@
 //! Small builders for ONNX graphs made in memory (the TF.js importer, test networks).
 
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
-use tract_onnx::pb::{tensor_proto::DataType, type_proto, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
+use tract_onnx::pb::{
+    tensor_proto::DataType, type_proto, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
 
 /// Wraps a graph as an opset-13 model.
 pub fn model(graph: GraphProto, producer: &str) -> ModelProto {
@@ -17,7 +20,10 @@ pub fn model(graph: GraphProto, producer: &str) -> ModelProto {
 /// A float32 graph input or output, with fixed dims when given.
 pub fn float_value(name: &str, dims: Option<&[i64]>) -> ValueInfoProto {
     let shape = dims.map(|dims| TensorShapeProto {
-        dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+        dim: dims
+            .iter()
+            .map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() })
+            .collect(),
     });
     let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape };
     ValueInfoProto {

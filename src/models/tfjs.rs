@@ -3,7 +3,10 @@
 //! normalization without affine. The chain is translated to an ONNX graph that tract runs.
 
 use serde::Deserialize;
-use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+use tract_onnx::pb::{
+    attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto,
+    TensorProto,
+};
 
 use super::onnx_graph::{float_value, model as onnx_model};
 use super::ModelError;
@@ -88,14 +91,21 @@ pub fn to_onnx(model_json: &str, shards: &[Vec<u8>]) -> Result<ModelProto, Model
                     )));
                 }
                 let w_name = format!("{name}.weight");
-                graph.initializer.push(tensor(&w_name, &onnx_kernel_dims(&expected), kernel_to_oidhw(&kernel_weights.1, &expected)));
+                graph.initializer.push(tensor(
+                    &w_name,
+                    &onnx_kernel_dims(&expected),
+                    kernel_to_oidhw(&kernel_weights.1, &expected),
+                ));
                 let mut inputs = vec![current.clone(), w_name];
                 if *bias {
                     let b = weights
                         .get(&format!("{name}/bias"))
                         .ok_or_else(|| ModelError::Format(format!("weights: {name}/bias is missing")))?;
                     if b.0 != [*filters] {
-                        return Err(ModelError::Format(format!("weights: {name}/bias has shape {:?}, expected [{filters}]", b.0)));
+                        return Err(ModelError::Format(format!(
+                            "weights: {name}/bias has shape {:?}, expected [{filters}]",
+                            b.0
+                        )));
                     }
                     let b_name = format!("{name}.bias");
                     graph.initializer.push(tensor(&b_name, &[*filters as i64], b.1.clone()));
@@ -104,12 +114,17 @@ pub fn to_onnx(model_json: &str, shards: &[Vec<u8>]) -> Result<ModelProto, Model
                 let out = fresh(name);
                 // 'same' padding of a stride-1 dilated conv: dilation × (kernel − 1) / 2 per side.
                 let pads: Vec<i64> = (0..6).map(|i| (dilation[i % 3] * (kernel[i % 3] - 1) / 2) as i64).collect();
-                graph.node.push(node("Conv", inputs, &out, vec![
-                    ints("dilations", dilation.iter().map(|&d| d as i64).collect()),
-                    ints("kernel_shape", kernel.iter().map(|&k| k as i64).collect()),
-                    ints("pads", pads),
-                    ints("strides", vec![1, 1, 1]),
-                ]));
+                graph.node.push(node(
+                    "Conv",
+                    inputs,
+                    &out,
+                    vec![
+                        ints("dilations", dilation.iter().map(|&d| d as i64).collect()),
+                        ints("kernel_shape", kernel.iter().map(|&k| k as i64).collect()),
+                        ints("pads", pads),
+                        ints("strides", vec![1, 1, 1]),
+                    ],
+                ));
                 current = out;
                 channels = *filters;
                 if *norm {
@@ -117,7 +132,12 @@ pub fn to_onnx(model_json: &str, shards: &[Vec<u8>]) -> Result<ModelProto, Model
                     graph.initializer.push(tensor(&scale, &[channels as i64], vec![1.0; channels]));
                     graph.initializer.push(tensor(&shift, &[channels as i64], vec![0.0; channels]));
                     let out = fresh(name);
-                    graph.node.push(node("InstanceNormalization", vec![current, scale, shift], &out, vec![float("epsilon", 1e-5)]));
+                    graph.node.push(node(
+                        "InstanceNormalization",
+                        vec![current, scale, shift],
+                        &out,
+                        vec![float("epsilon", 1e-5)],
+                    ));
                     current = out;
                 }
             }
@@ -171,7 +191,10 @@ fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, ModelError> {
                     return Err(ModelError::Format(format!("layer {name}: even kernel sizes are not supported")));
                 }
                 out.push(Layer::Conv {
-                    filters: c["filters"].as_u64().ok_or_else(|| ModelError::Format(format!("layer {name}: filters missing")))? as usize,
+                    filters: c["filters"]
+                        .as_u64()
+                        .ok_or_else(|| ModelError::Format(format!("layer {name}: filters missing")))?
+                        as usize,
                     kernel,
                     dilation: triple("dilation_rate")?,
                     bias: c["use_bias"].as_bool().unwrap_or(true),
@@ -189,7 +212,12 @@ fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, ModelError> {
     Ok(out)
 }
 
-fn activation(graph: &mut GraphProto, kind: &str, input: &str, fresh: &mut impl FnMut(&str) -> String) -> Result<String, ModelError> {
+fn activation(
+    graph: &mut GraphProto,
+    kind: &str,
+    input: &str,
+    fresh: &mut impl FnMut(&str) -> String,
+) -> Result<String, ModelError> {
     let out = fresh(kind);
     match kind {
         "linear" => return Ok(input.to_string()),
@@ -212,7 +240,11 @@ fn activation(graph: &mut GraphProto, kind: &str, input: &str, fresh: &mut impl 
             graph.node.push(node("Mul", vec![input.into(), "gelu.half".into()], &half, vec![]));
             graph.node.push(node("Mul", vec![half, plus], &out, vec![]));
         }
-        other => return Err(ModelError::Format(format!("activation {other:?} is not supported (relu, elu, gelu, sigmoid, linear)"))),
+        other => {
+            return Err(ModelError::Format(format!(
+                "activation {other:?} is not supported (relu, elu, gelu, sigmoid, linear)"
+            )))
+        }
     }
     Ok(out)
 }
@@ -226,19 +258,34 @@ fn read_weights(groups: &[WeightGroup], shards: &[Vec<u8>]) -> Result<Weights, M
     let mut shard_index = 0;
     for group in groups {
         let n = group.paths.len();
-        let bytes: Vec<u8> = shards.get(shard_index..shard_index + n).ok_or_else(|| {
-            ModelError::Format(format!("weights: the manifest lists {} shard(s), {} given", shard_index + n, shards.len()))
-        })?.concat();
+        let bytes: Vec<u8> = shards
+            .get(shard_index..shard_index + n)
+            .ok_or_else(|| {
+                ModelError::Format(format!(
+                    "weights: the manifest lists {} shard(s), {} given",
+                    shard_index + n,
+                    shards.len()
+                ))
+            })?
+            .concat();
         shard_index += n;
         let mut offset = 0usize;
         for spec in &group.weights {
             if spec.dtype != "float32" {
-                return Err(ModelError::Format(format!("weights: {} has dtype {}, only float32 is supported", spec.name, spec.dtype)));
+                return Err(ModelError::Format(format!(
+                    "weights: {} has dtype {}, only float32 is supported",
+                    spec.name, spec.dtype
+                )));
             }
             let count: usize = spec.shape.iter().product();
             let end = offset + count * 4;
             let raw = bytes.get(offset..end).ok_or_else(|| {
-                ModelError::Format(format!("weights: the shards end before {} ({} bytes needed, {} present)", spec.name, end, bytes.len()))
+                ModelError::Format(format!(
+                    "weights: the shards end before {} ({} bytes needed, {} present)",
+                    spec.name,
+                    end,
+                    bytes.len()
+                ))
             })?;
             let values = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             map.insert(spec.name.clone(), (spec.shape.clone(), values));
@@ -274,11 +321,24 @@ fn kernel_to_oidhw(values: &[f32], tf: &[usize; 5]) -> Vec<f32> {
 }
 
 fn tensor(name: &str, dims: &[i64], values: Vec<f32>) -> TensorProto {
-    TensorProto { name: name.into(), dims: dims.to_vec(), data_type: DataType::Float as i32, float_data: values, ..Default::default() }
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Float as i32,
+        float_data: values,
+        ..Default::default()
+    }
 }
 
 fn node(op: &str, inputs: Vec<String>, output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
-    NodeProto { op_type: op.into(), name: output.into(), input: inputs, output: vec![output.into()], attribute, ..Default::default() }
+    NodeProto {
+        op_type: op.into(),
+        name: output.into(),
+        input: inputs,
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
 }
 
 fn ints(name: &str, values: Vec<i64>) -> AttributeProto {

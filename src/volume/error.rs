@@ -32,7 +32,9 @@ pub enum ReadError {
         inside: &'static str,
     },
     /// A NIfTI-2 header (540 bytes).
-    #[error("NIfTI-2 files (540-byte header) are not supported yet; convert to NIfTI-1, e.g. with nibabel or fslchfiletype")]
+    #[error(
+        "NIfTI-2 files (540-byte header) are not supported yet; convert to NIfTI-1, e.g. with nibabel or fslchfiletype"
+    )]
     Nifti2,
     /// The magic string at byte 344 is wrong.
     #[error("wrong magic at byte 344: found {found:?}, expected \"n+1\" (single .nii) or \"ni1\" (.hdr/.img pair)")]

@@ -109,11 +109,7 @@ pub struct Geometry {
 impl Geometry {
     /// Builds the geometry of a volume with the given spatial dims (`dim[1..=ndim]`).
     /// Returns notes about fields that were repaired the way nibabel repairs them.
-    pub fn from_header(
-        header: HeaderGeometry,
-        dims: &[usize],
-        notes: &mut Vec<String>,
-    ) -> Result<Geometry, ReadError> {
+    pub fn from_header(header: HeaderGeometry, dims: &[usize], notes: &mut Vec<String>) -> Result<Geometry, ReadError> {
         let unit = SpatialUnit::from_xyzt_units(header.xyzt_units);
         if unit == SpatialUnit::Unknown {
             notes.push("xyzt_units does not name a spatial unit; millimetres assumed".into());
@@ -246,11 +242,7 @@ fn quaternion_to_matrix(w: f64, x: f64, y: f64, z: f64) -> [[f64; 3]; 3] {
     let (wx, wy, wz) = (w * xs, w * ys, w * zs);
     let (xx, xy, xz) = (x * xs, x * ys, x * zs);
     let (yy, yz, zz) = (y * ys, y * zs, z * zs);
-    [
-        [1.0 - (yy + zz), xy - wz, xz + wy],
-        [xy + wz, 1.0 - (xx + zz), yz - wx],
-        [xz - wy, yz + wx, 1.0 - (xx + yy)],
-    ]
+    [[1.0 - (yy + zz), xy - wz, xz + wy], [xy + wz, 1.0 - (xx + zz), yz - wx], [xz - wy, yz + wx, 1.0 - (xx + yy)]]
 }
 
 /// nibabel's `get_base_affine`: `shape_zoom_affine(shape, zooms, x_flip=True)`.

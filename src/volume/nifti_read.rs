@@ -192,10 +192,8 @@ fn read_header(stream: &mut Stream) -> Result<NiftiHeader, ReadError> {
     if magic != b"n+1\0" && magic != b"ni1\0" {
         return Err(ReadError::BadMagic { found: magic.escape_ascii().to_string() });
     }
-    NiftiHeader::from_reader(&buf[..]).map_err(|e| ReadError::InvalidField {
-        field: "header".into(),
-        problem: e.to_string(),
-    })
+    NiftiHeader::from_reader(&buf[..])
+        .map_err(|e| ReadError::InvalidField { field: "header".into(), problem: e.to_string() })
 }
 
 /// A header whose fields have all been validated.

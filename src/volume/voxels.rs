@@ -201,9 +201,7 @@ impl VoxelData {
             Datatype::Rgb24 | Datatype::Rgba32 => {
                 let step = datatype.bytes_per_voxel();
                 VoxelData::F32(
-                    raw.chunks_exact(step)
-                        .map(|p| (0..3).map(|c| LUMA[c] * f32::from(p[c])).sum())
-                        .collect(),
+                    raw.chunks_exact(step).map(|p| (0..3).map(|c| LUMA[c] * f32::from(p[c])).sum()).collect(),
                 )
             }
             Datatype::Complex64 => VoxelData::F32(

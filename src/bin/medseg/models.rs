@@ -82,10 +82,8 @@ pub fn segment_command(args: &[String]) -> Result<(), String> {
         true
     })
     .map_err(|e| e.to_string())?;
-    let timings: Vec<String> = stages
-        .windows(2)
-        .map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64()))
-        .collect();
+    let timings: Vec<String> =
+        stages.windows(2).map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64())).collect();
     eprintln!("\r{:<40}", format!("done in {:.1} s ({})", started.elapsed().as_secs_f64(), timings.join(", ")));
     std::fs::write(&output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(&output);
@@ -122,13 +120,14 @@ pub fn eval_command(args: &[String]) -> Result<(), String> {
     if pred.shape3() != gt.shape3() {
         return Err(format!("the label maps have different grids: {:?} vs {:?}", pred.shape3(), gt.shape3()));
     }
-    let as_labels = |v: &medseg::Volume| medseg::LabelMap::from_volume(v, 0).map(|m| m.values).map_err(|e| e.to_string());
+    let as_labels =
+        |v: &medseg::Volume| medseg::LabelMap::from_volume(v, 0).map(|m| m.values).map_err(|e| e.to_string());
     let pred_values = as_labels(&pred)?;
     let mut gt_values = as_labels(&gt)?;
     if let Some(path) = map_file {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        let map: std::collections::HashMap<String, u16> =
-            serde_json::from_str(&text).map_err(|e| format!("{path}: expected {{\"gt value\": pred value, …}}: {e}"))?;
+        let map: std::collections::HashMap<String, u16> = serde_json::from_str(&text)
+            .map_err(|e| format!("{path}: expected {{\"gt value\": pred value, …}}: {e}"))?;
         let mut lut = vec![0u16; 65536];
         for (k, v) in map {
             let k: u16 = k.parse().map_err(|_| format!("{path}: key {k:?} is not a label value"))?;
@@ -147,7 +146,11 @@ pub fn eval_command(args: &[String]) -> Result<(), String> {
         sum += d;
         let hd = hausdorff95(&pred_values, &gt_values, label, &grid).map_or("—".to_string(), |h| format!("{h:.2}"));
         let count = |v: &[u16]| v.iter().filter(|&&x| x == label).count() as u64;
-        println!("{label:>6} {d:>8.4} {hd:>10} {:>12.2} {:>12.2}", pred.volume_ml(count(&pred_values)), gt.volume_ml(count(&gt_values)));
+        println!(
+            "{label:>6} {d:>8.4} {hd:>10} {:>12.2} {:>12.2}",
+            pred.volume_ml(count(&pred_values)),
+            gt.volume_ml(count(&gt_values))
+        );
     }
     if !values.is_empty() {
         println!("mean Dice over {} labels: {:.4}", values.len(), sum / values.len() as f64);
@@ -163,7 +166,14 @@ pub fn models_command(args: &[String]) -> Result<(), String> {
             for m in &catalog.models {
                 let present = models_dir().join(&m.name).join(&m.files[0].path).exists();
                 let size: u64 = m.files.iter().map(|f| f.bytes).sum();
-                println!("{:<18} {:<8} {:>7.1} MB  {}  [{}]", m.name, if present { "local" } else { "fetch" }, size as f64 / 1e6, m.title, m.licence);
+                println!(
+                    "{:<18} {:<8} {:>7.1} MB  {}  [{}]",
+                    m.name,
+                    if present { "local" } else { "fetch" },
+                    size as f64 / 1e6,
+                    m.title,
+                    m.licence
+                );
             }
             Ok(())
         }
@@ -188,7 +198,9 @@ pub fn models_command(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(other) => Err(format!("unknown models command {other:?}: use `medseg models list` or `medseg models fetch`")),
+        Some(other) => {
+            Err(format!("unknown models command {other:?}: use `medseg models list` or `medseg models fetch`"))
+        }
     }
 }
 
@@ -207,7 +219,10 @@ fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>) -> Resul
         };
         let digest = sha256_hex(&bytes);
         if digest != file.sha256 {
-            return Err(format!("{}/{}: SHA-256 {digest} does not match the pinned {}", manifest.name, file.path, file.sha256));
+            return Err(format!(
+                "{}/{}: SHA-256 {digest} does not match the pinned {}",
+                manifest.name, file.path, file.sha256
+            ));
         }
         files.push((file.path.clone(), bytes));
     }
