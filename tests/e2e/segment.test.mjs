@@ -2,7 +2,8 @@
 // equals the native CLI's, and Cancel stops it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -31,11 +32,30 @@ function skipWithoutData(t) {
   return !ready;
 }
 
-async function openAndPick() {
+async function openAndPick(model = MODEL) {
   await page.setInputFiles('#open-scan', [SCAN]);
   await page.waitForFunction(() => document.body.dataset.state === 'ready');
-  await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
-  await page.selectOption('#model-picker', MODEL);
+  await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), model);
+  await page.selectOption('#model-picker', model);
+}
+
+/** Saves the page's label map and compares it with the native CLI's on the same model. */
+async function comparePageWithCli(modelArgument) {
+  const download = page.waitForEvent('download');
+  await page.click('#save-overlay');
+  const saved = join(TMP, 'page.nii.gz');
+  await (await download).saveAs(saved);
+  const native = join(TMP, 'native.nii.gz');
+  execFileSync(BIN, ['segment', '--model', modelArgument, SCAN, '-o', native], { stdio: 'pipe' });
+  let report;
+  try {
+    report = execFileSync(BIN, ['compare', saved, native], { encoding: 'utf8' });
+  } catch (e) {
+    report = e.stdout; // exit 1 when any voxel differs; the share is checked below
+  }
+  const [, differing, total] = report.match(/voxels differing (\d+) of (\d+)/);
+  assert.ok(Number(differing) / Number(total) <= 0.001, `page vs CLI: ${differing} of ${total} voxels differ`);
+  assert.match(report, /affine max \|Δ\| {2}0e0/);
 }
 
 test('a catalog model runs in the page and matches the native CLI', async (t) => {
@@ -51,22 +71,30 @@ test('a catalog model runs in the page and matches the native CLI', async (t) =>
   const rows = await page.$$eval('#label-table tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent.trim()));
   assert.ok(rows.some((r) => /White/i.test(r)) && rows.some((r) => /Gr[ae]y/i.test(r)), `label names from the manifest: ${rows}`);
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_ail.png') });
+  await comparePageWithCli(MODEL);
+});
 
-  const download = page.waitForEvent('download');
-  await page.click('#save-overlay');
-  const saved = join(TMP, 'page.nii.gz');
-  await (await download).saveAs(saved);
-  const native = join(TMP, 'native.nii.gz');
-  execFileSync(BIN, ['segment', '--model', MODEL, SCAN, '-o', native], { stdio: 'pipe' });
-  let report;
-  try {
-    report = execFileSync(BIN, ['compare', saved, native], { encoding: 'utf8' });
-  } catch (e) {
-    report = e.stdout; // exit 1 when any voxel differs; the share is checked below
-  }
-  const [, differing, total] = report.match(/voxels differing (\d+) of (\d+)/);
-  assert.ok(Number(differing) / Number(total) <= 0.001, `page vs CLI: ${differing} of ${total} voxels differ`);
-  assert.match(report, /affine max \|Δ\| {2}0e0/);
+test('a model the user brings (.onnx + manifest) runs in the page and in the CLI', async (t) => {
+  const onnx = join(SHARED, 'models/meshnet-onnx/model5_gw_ae.onnx');
+  if (skipWithoutData(t)) return;
+  // The user's own manifest: the ONNX export of model5_gw_ae with the catalog's preprocessing.
+  const catalog = JSON.parse(readFileSync(join(ROOT, 'models/catalog.json'), 'utf8'));
+  const manifest = structuredClone(catalog.models.find((m) => m.name === MODEL));
+  const sha256 = createHash('sha256').update(readFileSync(onnx)).digest('hex');
+  Object.assign(manifest, { name: 'my-onnx-model', title: 'My ONNX model', format: 'onnx',
+    files: [{ path: 'my_model.onnx', sha256, bytes: statSync(onnx).size }] });
+  const manifestPath = join(TMP, 'my_model.json');
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  copyFileSync(onnx, join(TMP, 'my_model.onnx'));
+  await page.setInputFiles('#open-model', [manifestPath, join(TMP, 'my_model.onnx')]);
+  await openAndPick('my-onnx-model');
+  await page.click('#run-model');
+  await page.waitForFunction(() => document.body.dataset.segmented === 'my-onnx-model', null, { timeout: 300_000 });
+  await comparePageWithCli(manifestPath);
+  // A manifest that lists a file the user did not choose is a clear error.
+  await page.setInputFiles('#open-model', [manifestPath]);
+  await page.waitForSelector('#message:not([hidden])');
+  assert.match(await page.textContent('#message'), /lists my_model\.onnx: choose it too/);
 });
 
 test('Cancel stops a running model and the page stays usable', async (t) => {
