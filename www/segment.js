@@ -121,6 +121,8 @@ export function setupSegmentPanel({ getSource, onResult, onError }) {
         }
         if (data.type === 'done') {
           finish(`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`);
+          // The labels belong to the scan the run started on, not to one opened since.
+          if (getSource() !== source) return onError('Another scan was opened while the model ran: run it again on this scan.');
           onResult({ labels: data.labels, manifest: entry.manifest, seconds: data.seconds, wasmBytes: data.wasmBytes });
         }
       };
