@@ -15,11 +15,17 @@ const TYPES = {
   '.webmanifest': 'application/manifest+json', '.md': 'text/plain; charset=utf-8',
 };
 
-/** Serves `dir` on 127.0.0.1 at a free port; resolves {origin, close}. */
-export function serve(dir = WWW) {
+/**
+ * Serves folders on 127.0.0.1 at a free port: `routes` are [URL prefix, folder] pairs, the first
+ * matching prefix wins (default: www/ at /). Resolves {origin, close}.
+ */
+export function serve(routes = [['/', WWW]]) {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    let file = join(dir, path);
+    const route = routes.find(([prefix]) => path.startsWith(prefix));
+    if (!route) return res.writeHead(404).end('not found');
+    const [prefix, dir] = route;
+    let file = join(dir, path.slice(prefix.length));
     if (!file.startsWith(dir)) return res.writeHead(403).end();
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
