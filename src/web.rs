@@ -107,10 +107,15 @@ impl Segmenter {
                 files.len()
             )));
         }
-        let by_path: Vec<(String, Vec<u8>)> =
+        let mut by_path: Vec<(String, Vec<u8>)> =
             manifest.files.iter().zip(files).map(|(f, bytes)| (f.path.clone(), bytes.to_vec())).collect();
+        // Each file is read once: hand its bytes over instead of copying them.
         let model = Model::load(manifest, &mut |path| {
-            by_path.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone()).ok_or_else(|| "not given".to_string())
+            by_path
+                .iter_mut()
+                .find(|(p, _)| p == path)
+                .map(|(_, b)| std::mem::take(b))
+                .ok_or_else(|| "not given".to_string())
         })?;
         Ok(Segmenter { model })
     }

@@ -51,6 +51,15 @@ fn max_difference(reference: &Value, model: &str, logits: &[f32], shape: &[usize
     worst
 }
 
+/// Runs `network` on the reference block and checks its logits within 1e-3 of onnxruntime's.
+fn assert_matches_onnxruntime(reference: &Value, network: &Network, input: &[f32], model: &str, what: &str) {
+    let n = reference["size"].as_u64().unwrap() as usize;
+    let (logits, shape) = network.run(input.to_vec(), &[1, 1, n, n, n]).unwrap();
+    let diff = max_difference(reference, model, &logits, &shape);
+    assert!(diff <= 1e-3, "{model} ({what}): max |Δlogit| {diff} vs onnxruntime");
+    eprintln!("{model} ({what}): max |Δlogit| vs onnxruntime {diff:.2e}");
+}
+
 const MODELS: [&str; 8] = [
     "model5_gw_ae",
     "model11_gw_ae",
@@ -66,14 +75,10 @@ const MODELS: [&str; 8] = [
 fn tract_matches_onnxruntime_on_the_onnx_references() {
     let reference = reference();
     let Some(input) = block(&reference) else { return };
-    let n = reference["size"].as_u64().unwrap() as usize;
     for model in MODELS {
         let Some(bytes) = common::read_shared(&format!("models/meshnet-onnx/{model}.onnx")) else { return };
         let network = Network::from_onnx_bytes(&bytes).unwrap();
-        let (logits, shape) = network.run(input.clone(), &[1, 1, n, n, n]).unwrap();
-        let diff = max_difference(&reference, model, &logits, &shape);
-        assert!(diff <= 1e-3, "{model}: max |Δlogit| {diff} vs onnxruntime");
-        eprintln!("{model}: ONNX in tract, max |Δlogit| vs onnxruntime {diff:.2e}");
+        assert_matches_onnxruntime(&reference, &network, &input, model, "ONNX reference in tract");
     }
 }
 
@@ -81,7 +86,6 @@ fn tract_matches_onnxruntime_on_the_onnx_references() {
 fn the_tfjs_import_gives_the_reference_logits() {
     let reference = reference();
     let Some(input) = block(&reference) else { return };
-    let n = reference["size"].as_u64().unwrap() as usize;
     for model in MODELS {
         let dir = format!("models/brainchop-tfjs/{model}");
         let Some(json) = common::read_shared(&format!("{dir}/model.json")) else { return };
@@ -92,10 +96,7 @@ fn the_tfjs_import_gives_the_reference_logits() {
             .map(|p| common::read_shared(&format!("{dir}/{p}")).expect("weight shard"))
             .collect();
         let network = Network::from_proto(&tfjs::to_onnx(&json, &shards).unwrap()).unwrap();
-        let (logits, shape) = network.run(input.clone(), &[1, 1, n, n, n]).unwrap();
-        let diff = max_difference(&reference, model, &logits, &shape);
-        assert!(diff <= 1e-3, "{model}: TF.js import, max |Δlogit| {diff} vs onnxruntime");
-        eprintln!("{model}: TF.js import in tract, max |Δlogit| vs onnxruntime {diff:.2e}");
+        assert_matches_onnxruntime(&reference, &network, &input, model, "TF.js import in tract");
     }
 }
 

@@ -60,10 +60,10 @@ impl Model {
                 let json = std::str::from_utf8(&files[0])
                     .map_err(|_| ModelError::Format(format!("{} is not UTF-8 JSON", manifest.files[0].path)))?;
                 let listed = tfjs::shard_paths(json)?;
-                let shards: Vec<Vec<u8>> = listed
+                let shards: Vec<&[u8]> = listed
                     .iter()
                     .map(|p| {
-                        manifest.files.iter().position(|f| &f.path == p).map(|i| files[i].clone()).ok_or_else(|| {
+                        manifest.files.iter().position(|f| &f.path == p).map(|i| files[i].as_slice()).ok_or_else(|| {
                             ModelError::Format(format!(
                                 "model.json needs the weight file {p}, which the manifest does not list"
                             ))

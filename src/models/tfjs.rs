@@ -2,6 +2,8 @@
 //! of Conv3D layers with activations, where a `*_gn` convolution is followed by an instance
 //! normalization without affine. The chain is translated to an ONNX graph that tract runs.
 
+use std::borrow::Borrow;
+
 use serde::Deserialize;
 use tract_onnx::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto,
@@ -65,7 +67,7 @@ fn parse(model_json: &str) -> Result<ModelJson, ModelError> {
 
 /// Translates a TF.js layers model into ONNX. `shards` are the bytes of the weight files, in the
 /// order [`shard_paths`] lists them.
-pub fn to_onnx(model_json: &str, shards: &[Vec<u8>]) -> Result<ModelProto, ModelError> {
+pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelProto, ModelError> {
     let model = parse(model_json)?;
     let layers = layers(&model.topology)?;
     let weights = read_weights(&model.weights_manifest, shards)?;
@@ -253,7 +255,7 @@ fn activation(
 type Weights = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// Reads every weight from the concatenated shards.
-fn read_weights(groups: &[WeightGroup], shards: &[Vec<u8>]) -> Result<Weights, ModelError> {
+fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result<Weights, ModelError> {
     let mut map = std::collections::HashMap::new();
     let mut shard_index = 0;
     for group in groups {
@@ -373,8 +375,8 @@ mod tests {
     fn rejects_unsupported_layers() {
         let json = r#"{"format":"layers-model","modelTopology":{"model_config":{"class_name":"Model","config":{"layers":[
             {"class_name":"Dense","config":{"name":"d"}}]}}},"weightsManifest":[]}"#;
-        let err = to_onnx(json, &[]).unwrap_err().to_string();
+        let err = to_onnx::<Vec<u8>>(json, &[]).unwrap_err().to_string();
         assert!(err.contains("Dense"), "{err}");
-        assert!(to_onnx("{", &[]).unwrap_err().to_string().contains("model.json"));
+        assert!(to_onnx::<Vec<u8>>("{", &[]).unwrap_err().to_string().contains("model.json"));
     }
 }

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync } from 
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openSession, ROOT, SHARED } from './harness.mjs';
+import { openSession, MEDSEG_BIN, ROOT, SHARED } from './harness.mjs';
 
 const reference = JSON.parse(readFileSync(join(ROOT, 'tests/reference/nibabel.json'), 'utf8')).cases;
 const SHOTS = join(ROOT, 'tests/e2e/screenshots');
@@ -186,8 +186,7 @@ test('label map overlay: table volumes are count × voxel volume; saved file is 
   const savedJson = JSON.parse(readFileSync(await jsonDownload.path(), 'utf8'));
   assert.deepEqual(savedJson.labels.find((l) => l.value === 5), { value: 5, name: 'liver <script>alert(1)</script>', rgb: [200, 100, 50] });
   // Read back natively: same voxels, same affine (medseg compare exits non-zero otherwise).
-  const bin = process.env.MEDSEG_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/medseg-target'), 'debug/medseg');
-  const report = execFileSync(bin, ['compare', saved, seg], { encoding: 'utf8' });
+  const report = execFileSync(MEDSEG_BIN, ['compare', saved, seg], { encoding: 'utf8' });
   assert.match(report, /voxels differing 0 of/);
 });
 

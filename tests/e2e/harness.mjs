@@ -8,6 +8,9 @@ import { chromium } from 'playwright-core';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const WWW = join(ROOT, 'www');
 export const SHARED = resolve(ROOT, '../shared');
+/** The native `medseg` binary the tests read saved files back with (built by `make test-browser`). */
+export const MEDSEG_BIN = process.env.MEDSEG_BIN
+  ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/medseg-target'), 'debug/medseg');
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',

@@ -7,10 +7,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openSession, ROOT, SHARED } from './harness.mjs';
+import { openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-seg-'));
-const BIN = process.env.MEDSEG_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/medseg-target'), 'debug/medseg');
 const SCAN = join(SHARED, 'data/nifti-cases/AIL.nii.gz');
 const MODEL = 'model5_gw_ae';
 let session;
