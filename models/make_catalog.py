@@ -1,5 +1,6 @@
 """Writes models/catalog.json: the manifest of every model the app offers.
 
+deepbet's ONNX files are committed (models/deepbet, made by models/export_deepbet.py).
 brainchop's MeshNets are not committed; their SHA-256 pins and label names are read from a local
 mirror of brainchop's files (default ../shared/models/brainchop-tfjs). Run from the repository root:
     python3 models/make_catalog.py [MIRROR]
@@ -67,8 +68,42 @@ def brainchop_manifest(name, title, description, intensity, is_mask):
     }
 
 
+def deepbet_manifest():
+    """deepbet 1.0.2 (committed int8-weight ONNX made by models/export_deepbet.py), run as its own
+    BrainExtraction.run: RAS, bbox model at 128³, main model at 256³ inside the box, threshold .5,
+    largest component, holes filled."""
+    folder = ROOT / "models/deepbet"
+    files = ["deepbet_model_w8.onnx", "deepbet_bbox_w8.onnx"]
+    return {
+        "name": "deepbet",
+        "title": "Brain extraction (deepbet)",
+        "description": "Brain mask (skull stripping) for T1-weighted MRI. Committed: works with no download.",
+        "licence": "MIT (Copyright (c) 2023 Medical Machine Learning Lab - University of Münster)",
+        "source": "deepbet 1.0.2 (PyPI; github.com/wwu-mmll/deepbet), LinkNet3d, exported by models/export_deepbet.py",
+        "format": "onnx",
+        "files": [{"path": f, "sha256": sha256(folder / f), "bytes": (folder / f).stat().st_size} for f in files],
+        "preprocess": {
+            "conform": False,
+            "canonical": True,
+            "intensity": {"kind": "quantile-standardize", "lo": 0.005, "hi": 0.995, "mean": 0.449, "std": 0.226},
+            "crop": None,
+            "transpose": True,
+        },
+        "pipeline": {
+            "kind": "locate-then-segment",
+            "locator": "deepbet_bbox_w8.onnx",
+            "locator_size": [128, 128, 128],
+            "size": [256, 256, 256],
+            "plane_fraction": 0.02,
+            "enlarge": 1.2,
+        },
+        "postprocess": {"decision": {"kind": "threshold", "channel": 1, "threshold": 0.5}, "keep_largest": True, "fill_holes": True},
+        "labels": [{"value": 0, "name": "background", "rgb": [0, 0, 0]}, {"value": 1, "name": "Brain", "rgb": [255, 196, 0]}],
+    }
+
+
 def main():
-    models = [brainchop_manifest(name, *spec) for name, spec in BRAINCHOP.items()]
+    models = [deepbet_manifest()] + [brainchop_manifest(name, *spec) for name, spec in BRAINCHOP.items()]
     out = ROOT / "models/catalog.json"
     out.write_text(json.dumps({"brainchop_commit": BRAINCHOP_COMMIT, "models": models}, indent=1) + "\n")
     print(f"wrote {len(models)} manifests to {out}")

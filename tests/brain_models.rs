@@ -146,7 +146,7 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
     manifest.preprocess.conform = false;
     manifest.preprocess.crop = None;
-    let model = Model { manifest, network };
+    let model = Model { manifest, network, locator: None };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
     let Err(err) = segment(&scan, &model, &mut |_, _| true) else { panic!("7×5×3 must not fit 8×8×8") };
     let err = err.to_string();

@@ -1,9 +1,11 @@
 //! Segmentation: scan → (conform) → intensity scaling → crop → network (whole, patches or
 //! slices; see `windows`) → labels → post-processing → back onto the scan's own grid.
 
+use crate::infer::located::{segment_located, Locate};
+use crate::infer::scaling::Scaling;
 use crate::infer::windows::run_block;
 use crate::labels::{LabelMap, LabelTable};
-use crate::models::manifest::{Crop, Decision, Intensity};
+use crate::models::manifest::{Crop, Decision};
 use crate::models::{Model, ModelError};
 use crate::postprocess;
 use crate::volume::intensity::quantiles;
@@ -27,28 +29,18 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
     check(&mut progress, "preparing the scan", 0.0)?;
     let scan_grid = Grid::of(scan);
     let values = scan.volume_f32(0).map_err(|e| ModelError::Shape(e.to_string()))?;
-    let (values, grid) =
-        if manifest.preprocess.conform { conform(values, &scan_grid) } else { (values, scan_grid.clone()) };
-    let scaled = scale_intensity(&values, &manifest.preprocess.intensity);
-    let bbox = match manifest.preprocess.crop {
-        Some(crop) => bounding_box(&values, grid.shape, crop),
-        None => Some([[0, grid.shape[0]], [0, grid.shape[1]], [0, grid.shape[2]]]),
+    let (values, grid) = if manifest.preprocess.canonical {
+        let canonical = scan_grid.closest_canonical();
+        (resample_nearest(&values, &scan_grid, &canonical), canonical)
+    } else {
+        (values, scan_grid.clone())
     };
-    drop(values);
-    let mut labels = vec![0u16; grid.len()];
-    if let Some(bbox) = bbox {
-        let (input, size) = extract(&scaled, grid.shape, bbox);
-        drop(scaled);
-        let transpose = manifest.preprocess.transpose;
-        let input = if transpose { swap_x_z(&input, size) } else { input };
-        let dhw = if transpose { size } else { [size[2], size[1], size[0]] };
-        let (output, channels) =
-            run_block(&model.network, &manifest.pipeline, input, dhw, &mut |f| progress("running the model", f))?;
-        check(&mut progress, "post-processing", 0.0)?;
-        let cropped = decide(&output, channels, &manifest.postprocess.decision)?;
-        let cropped = if transpose { swap_x_z(&cropped, [size[2], size[1], size[0]]) } else { cropped };
-        paste(&mut labels, grid.shape, &cropped, bbox);
-    }
+    let (values, grid) = if manifest.preprocess.conform { conform(values, &grid) } else { (values, grid) };
+    let mut labels = match Locate::of(&manifest.pipeline) {
+        Some(locate) => segment_located(&values, grid.shape, model, locate, &mut progress)?,
+        None => segment_cropped(values, grid.shape, model, &mut progress)?,
+    };
+    check(&mut progress, "post-processing", 0.0)?;
     if manifest.postprocess.keep_largest {
         postprocess::keep_largest_component(&mut labels, grid.shape);
     }
@@ -60,6 +52,36 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
     check(&mut progress, "done", 1.0)?;
     let table = LabelTable { labels: manifest.labels.iter().filter(|l| l.value != 0).cloned().collect() };
     Ok(LabelMap { shape: scan_grid.shape, values, geometry: scan.geometry.header.clone(), table })
+}
+
+/// Scales, crops (when the manifest asks), runs the network over the block as the pipeline
+/// says and decides labels; returns labels on the same grid (0 outside the crop).
+fn segment_cropped(
+    values: Vec<f32>,
+    shape: [usize; 3],
+    model: &Model,
+    progress: &mut ProgressFn,
+) -> Result<Vec<u16>, ModelError> {
+    let manifest = &model.manifest;
+    let scaled = Scaling::fit(&values, &manifest.preprocess.intensity).apply(&values);
+    let bbox = match manifest.preprocess.crop {
+        Some(crop) => bounding_box(&values, shape, crop),
+        None => Some([[0, shape[0]], [0, shape[1]], [0, shape[2]]]),
+    };
+    drop(values);
+    let mut labels = vec![0u16; scaled.len()];
+    let Some(bbox) = bbox else { return Ok(labels) };
+    let (input, size) = extract(&scaled, shape, bbox);
+    drop(scaled);
+    let transpose = manifest.preprocess.transpose;
+    let input = if transpose { swap_x_z(&input, size) } else { input };
+    let dhw = if transpose { size } else { [size[2], size[1], size[0]] };
+    let (output, channels) =
+        run_block(&model.network, &manifest.pipeline, input, dhw, &mut |f| progress("running the model", f))?;
+    let cropped = decide(&output, channels, &manifest.postprocess.decision)?;
+    let cropped = if transpose { swap_x_z(&cropped, [size[2], size[1], size[0]]) } else { cropped };
+    paste(&mut labels, shape, &cropped, bbox);
+    Ok(labels)
 }
 
 /// FreeSurfer-style conform: 256³ 1 mm LIA, intensities in 0–255. A scan already on that grid
@@ -76,42 +98,6 @@ fn conform(values: Vec<f32>, grid: &Grid) -> (Vec<f32>, Grid) {
     let (lo, hi) = (q[0], q[1].max(q[0] + f32::EPSILON));
     let scaled = resampled.iter().map(|v| ((v - lo) / (hi - lo) * 255.0).clamp(0.0, 255.0).round()).collect();
     (scaled, target)
-}
-
-fn scale_intensity(values: &[f32], intensity: &Intensity) -> Vec<f32> {
-    let (offset, scale, clip) = match *intensity {
-        Intensity::MinMax => {
-            let (lo, hi) = values
-                .iter()
-                .filter(|v| v.is_finite())
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-            (lo, 1.0 / (hi - lo).max(f32::EPSILON), false)
-        }
-        Intensity::Quantiles { lo, hi } => {
-            let q = quantiles(values, &[lo, hi]).unwrap_or(vec![0.0, 1.0]);
-            (q[0], 1.0 / (q[1] - q[0]).max(f32::EPSILON), false)
-        }
-        Intensity::ZScore => {
-            let n = values.len().max(1) as f64;
-            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-            let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-            (mean as f32, 1.0 / (var.sqrt() as f32).max(f32::EPSILON), false)
-        }
-        Intensity::CtWindow { level, width } => {
-            ((level - width / 2.0) as f32, 1.0 / width.max(f64::EPSILON) as f32, true)
-        }
-    };
-    values
-        .iter()
-        .map(|&v| {
-            let s = if v.is_finite() { (v - offset) * scale } else { 0.0 };
-            if clip {
-                s.clamp(0.0, 1.0)
-            } else {
-                s
-            }
-        })
-        .collect()
 }
 
 /// Bounding box `[[x0, x1), [y0, y1), [z0, z1)]` of voxels above the threshold, padded;
@@ -135,7 +121,7 @@ fn bounding_box(values: &[f32], shape: [usize; 3], crop: Crop) -> Option<[[usize
     Some(std::array::from_fn(|a| [lo[a].saturating_sub(crop.pad), (hi[a] + crop.pad).min(shape[a])]))
 }
 
-fn extract(values: &[f32], shape: [usize; 3], bbox: [[usize; 2]; 3]) -> (Vec<f32>, [usize; 3]) {
+pub(crate) fn extract(values: &[f32], shape: [usize; 3], bbox: [[usize; 2]; 3]) -> (Vec<f32>, [usize; 3]) {
     let size = bbox.map(|[a, b]| b - a);
     let mut out = Vec::with_capacity(size.iter().product());
     for z in bbox[2][0]..bbox[2][1] {
@@ -148,7 +134,7 @@ fn extract(values: &[f32], shape: [usize; 3], bbox: [[usize; 2]; 3]) -> (Vec<f32
 }
 
 /// Reorders a block stored x-fastest with `size` (x, y, z) so that z is fastest (and back).
-fn swap_x_z<T: Copy>(values: &[T], size: [usize; 3]) -> Vec<T> {
+pub(crate) fn swap_x_z<T: Copy>(values: &[T], size: [usize; 3]) -> Vec<T> {
     let [nx, ny, nz] = size;
     let mut out = Vec::with_capacity(values.len());
     for x in 0..nx {
@@ -161,7 +147,7 @@ fn swap_x_z<T: Copy>(values: &[T], size: [usize; 3]) -> Vec<T> {
     out
 }
 
-fn paste(labels: &mut [u16], shape: [usize; 3], cropped: &[u16], bbox: [[usize; 2]; 3]) {
+pub(crate) fn paste(labels: &mut [u16], shape: [usize; 3], cropped: &[u16], bbox: [[usize; 2]; 3]) {
     let width = bbox[0][1] - bbox[0][0];
     let mut rows = cropped.chunks_exact(width);
     for z in bbox[2][0]..bbox[2][1] {
@@ -172,7 +158,7 @@ fn paste(labels: &mut [u16], shape: [usize; 3], cropped: &[u16], bbox: [[usize; 
     }
 }
 
-fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u16>, ModelError> {
+pub(crate) fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u16>, ModelError> {
     match *decision {
         Decision::Argmax => Ok(postprocess::argmax(output, channels)),
         Decision::Threshold { channel, threshold } => {

@@ -25,6 +25,9 @@ pub fn run_block(
         }
         Pipeline::Patches3d { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress),
         Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress),
+        Pipeline::LocateThenSegment { .. } => {
+            Err(ModelError::Format("a locate-then-segment model runs through `infer::located`".into()))
+        }
     }
 }
 

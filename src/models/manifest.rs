@@ -63,6 +63,10 @@ pub struct ModelFile {
 pub struct Preprocess {
     /// Resample to FreeSurfer's conformed grid (256³, 1 mm, LIA, uint8 range) first.
     pub conform: bool,
+    /// Reorder the voxels (no interpolation) to the closest RAS orientation first, as nibabel's
+    /// `as_closest_canonical`.
+    #[serde(default)]
+    pub canonical: bool,
     /// Intensity scaling.
     pub intensity: Intensity,
     /// Crop to the bounding box of voxels above `threshold` (after conforming), with `pad` voxels.
@@ -87,6 +91,18 @@ pub enum Intensity {
     },
     /// (v − mean) / std.
     ZScore,
+    /// c = clip((v − q(lo)) / (q(hi) − q(lo)), 0, 1), then `mean + std · (c − mean(c)) / std(c)`
+    /// (sample standard deviation), as deepbet.
+    QuantileStandardize {
+        /// Lower quantile, e.g. 0.005.
+        lo: f64,
+        /// Upper quantile, e.g. 0.995.
+        hi: f64,
+        /// Mean of the result.
+        mean: f64,
+        /// Standard deviation of the result.
+        std: f64,
+    },
     /// Clip to [level − width/2, level + width/2], then scale to [0, 1].
     CtWindow {
         /// Window centre (HU).
@@ -118,6 +134,24 @@ pub enum Pipeline {
         patch: [usize; 3],
         /// Fraction of a patch shared with its neighbour (0–0.95), e.g. 0.5.
         overlap: f64,
+    },
+    /// Two networks, as deepbet: the locator runs on the whole volume resized (nearest) to
+    /// `locator_size`; the bounding box of its largest foreground component, enlarged by
+    /// `enlarge`, is cut from the full-resolution volume, resized to `size` and segmented by the
+    /// main network; the result is resized back into the box. Intensity statistics come from the
+    /// locator's input.
+    LocateThenSegment {
+        /// The locator network's file (one of `files`; the main network is `files[0]`).
+        locator: String,
+        /// Input size (D, H, W) of the locator.
+        locator_size: [usize; 3],
+        /// Input size (D, H, W) of the main network.
+        size: [usize; 3],
+        /// An index along an axis belongs to the box when the mean of the locator's mask over
+        /// that plane exceeds this fraction.
+        plane_fraction: f64,
+        /// Factor the box's size is multiplied by around its centre.
+        enlarge: f64,
     },
     /// Slices across `axis` (0 = D, 1 = H, 2 = W) as 2D images `[batch, 1, rows, cols]`.
     Slices2d {

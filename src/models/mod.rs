@@ -25,14 +25,16 @@ pub enum ModelError {
 }
 
 use crate::infer::engine::Network;
-use manifest::{sha256_hex, Manifest, ModelFormat};
+use manifest::{sha256_hex, Manifest, ModelFormat, Pipeline};
 
 /// A model ready to run: its manifest and its network.
 pub struct Model {
     /// What the model is and how to run it.
     pub manifest: Manifest,
-    /// The network.
+    /// The network (from the manifest's first file).
     pub network: Network,
+    /// The locator network of a `locate-then-segment` pipeline.
+    pub locator: Option<Network>,
 }
 
 impl Model {
@@ -73,6 +75,15 @@ impl Model {
                 Network::from_proto(&tfjs::to_onnx(json, &shards)?)?
             }
         };
-        Ok(Model { manifest, network })
+        let locator = match &manifest.pipeline {
+            Pipeline::LocateThenSegment { locator, .. } => {
+                let index = manifest.files.iter().position(|f| &f.path == locator).ok_or_else(|| {
+                    ModelError::Format(format!("the pipeline's locator {locator} is not among the manifest's files"))
+                })?;
+                Some(Network::from_onnx_bytes(&files[index])?)
+            }
+            _ => None,
+        };
+        Ok(Model { manifest, network, locator })
     }
 }

@@ -4,7 +4,7 @@
 
 use nalgebra::{Matrix4, Vector4};
 
-use super::geometry::Affine;
+use super::geometry::{orientation_letters, Affine};
 use super::Volume;
 
 /// A 3D grid: size (x fastest) and voxel→world affine in millimetres.
@@ -45,6 +45,43 @@ impl Grid {
         }
         affine[3][3] = 1.0;
         Grid { shape: [256; 3], affine }
+    }
+
+    /// The same voxels reordered (no interpolation) so that the axes run closest to R, A, S —
+    /// nibabel's `as_closest_canonical`. A grid whose axes cannot be told apart is returned as is.
+    pub fn closest_canonical(&self) -> Grid {
+        let letters: Vec<char> = orientation_letters(&self.affine).chars().collect();
+        // For canonical axis j: the scan axis that runs along it, and whether it runs backwards.
+        let mut source = [None; 3];
+        for (i, letter) in letters.iter().enumerate() {
+            let (j, backwards) = match letter {
+                'R' => (0, false),
+                'L' => (0, true),
+                'A' => (1, false),
+                'P' => (1, true),
+                'S' => (2, false),
+                'I' => (2, true),
+                _ => return self.clone(),
+            };
+            source[j] = Some((i, backwards));
+        }
+        let Some(source) = source.into_iter().collect::<Option<Vec<_>>>() else { return self.clone() };
+        // canonical index → scan index
+        let mut to_scan = Matrix4::<f64>::zeros();
+        to_scan[(3, 3)] = 1.0;
+        for (j, &(i, backwards)) in source.iter().enumerate() {
+            if backwards {
+                to_scan[(i, j)] = -1.0;
+                to_scan[(i, 3)] = self.shape[i] as f64 - 1.0;
+            } else {
+                to_scan[(i, j)] = 1.0;
+            }
+        }
+        let affine = matrix(&self.affine) * to_scan;
+        Grid {
+            shape: std::array::from_fn(|j| self.shape[source[j].0]),
+            affine: std::array::from_fn(|r| std::array::from_fn(|c| affine[(r, c)])),
+        }
     }
 
     /// True when `other` has the same size and an affine equal within `tolerance` (mm).
@@ -99,20 +136,40 @@ pub fn resample_linear(values: &[f32], from: &Grid, to: &Grid) -> Vec<f32> {
     })
 }
 
-/// Resamples labels (on `from`) onto `to` by nearest neighbour; outside is 0.
-pub fn resample_nearest(labels: &[u16], from: &Grid, to: &Grid) -> Vec<u16> {
+/// Resamples `values` (on `from`) onto `to` by nearest neighbour; outside is the default
+/// (0). Between grids that differ by a reordering of axes this moves voxels exactly.
+pub fn resample_nearest<T: Copy + Default>(values: &[T], from: &Grid, to: &Grid) -> Vec<T> {
     if from.matches(to, 1e-6) {
-        return labels.to_vec();
+        return values.to_vec();
     }
-    let Some(map) = to.index_map_to(from) else { return vec![0; to.len()] };
+    let Some(map) = to.index_map_to(from) else { return vec![T::default(); to.len()] };
     let [nx, ny, nz] = from.shape;
     resample_with(to, &map, |p| {
         let [x, y, z] = p.map(|v| v.round());
         if x < 0.0 || y < 0.0 || z < 0.0 || x >= nx as f64 || y >= ny as f64 || z >= nz as f64 {
-            return 0;
+            return T::default();
         }
-        labels[x as usize + nx * (y as usize + ny * z as usize)]
+        values[x as usize + nx * (y as usize + ny * z as usize)]
     })
+}
+
+/// Resizes a block (x fastest) to `to` voxels by nearest neighbour with PyTorch's
+/// `nearest-exact` rule: source index `min(floor((dst + 0.5) · n_in / n_out), n_in − 1)`,
+/// computed in float32 as PyTorch does.
+pub fn resize_nearest_exact<T: Copy>(values: &[T], from: [usize; 3], to: [usize; 3]) -> Vec<T> {
+    let sources = |axis: usize| -> Vec<usize> {
+        let scale = from[axis] as f32 / to[axis] as f32;
+        (0..to[axis]).map(|d| (((d as f32 + 0.5) * scale).floor() as usize).min(from[axis] - 1)).collect()
+    };
+    let (xs, ys, zs) = (sources(0), sources(1), sources(2));
+    let mut out = Vec::with_capacity(to.iter().product());
+    for &z in &zs {
+        for &y in &ys {
+            let row = from[0] * (y + from[1] * z);
+            out.extend(xs.iter().map(|&x| values[row + x]));
+        }
+    }
+    out
 }
 
 fn resample_with<T>(to: &Grid, map: &Matrix4<f64>, mut sample: impl FnMut([f64; 3]) -> T) -> Vec<T> {
@@ -158,6 +215,29 @@ mod tests {
         let there = resample_nearest(&labels, &a, &flipped);
         assert_eq!(there[0], 3, "voxel 0 of the flipped grid is voxel 3 of the original");
         assert_eq!(resample_nearest(&there, &flipped, &a), labels);
+    }
+
+    #[test]
+    fn canonical_grid_reorders_exactly() {
+        // LIA: i → left, j → inferior, k → anterior.
+        let lia = Grid::conformed_for(&identity_grid([4, 5, 6]));
+        let ras = lia.closest_canonical();
+        assert_eq!(orientation_letters(&ras.affine), "RAS");
+        let values: Vec<f32> = (0..lia.len()).map(|v| v as f32).collect();
+        let there = resample_nearest(&values, &lia, &ras);
+        assert_eq!(resample_nearest(&there, &ras, &lia), values);
+        // Voxel (0, 0, 0) of LIA is the left-most, superior-most, posterior-most corner: in RAS
+        // that is (x = n − 1, y = 0, z = n − 1).
+        assert_eq!(there[255 + 256 * 256 * 255], 0.0);
+    }
+
+    #[test]
+    fn nearest_exact_matches_pytorch() {
+        // torch.nn.functional.interpolate(arange(5), size=3, mode="nearest-exact") picks 0, 2, 4;
+        // to size 7 it picks 0, 1, 1, 2, 3, 3, 4.
+        let line: Vec<u8> = (0..5).collect();
+        assert_eq!(resize_nearest_exact(&line, [5, 1, 1], [3, 1, 1]), vec![0, 2, 4]);
+        assert_eq!(resize_nearest_exact(&line, [5, 1, 1], [7, 1, 1]), vec![0, 1, 1, 2, 3, 3, 4]);
     }
 
     #[test]
