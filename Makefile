@@ -20,10 +20,12 @@ test: web test-native test-wasm test-browser
 setup-build:
 	scripts/setup.sh build
 
-## The page's wasm module: release build with simd128, then wasm-bindgen --target web.
+## The page's wasm module: release build with simd128, then wasm-bindgen --target web; then the
+## service worker's list of what it keeps offline (www/sw-manifest.js).
 web: setup-build
 	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM)
+	node scripts/precache.mjs
 
 test-native:
 	cargo test --all-targets

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what medseg's build, app and tests need, idempotently: each step checks first.
 #   scripts/setup.sh build     Rust wasm target + pinned wasm-bindgen-cli
-#   scripts/setup.sh sample    the "Load sample" scan (MNI152 T1 from the PyPI package nilearn)
+#   scripts/setup.sh sample    the "Load sample" scan (MNI152 T1 from the PyPI package nilearn) and the
+#                              teaching example's cases made from it (www/examples/cases)
 #   scripts/setup.sh browser   Debian chromium + chromedriver, npm playwright-core (browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,18 @@ setup_build() {
 }
 
 setup_sample() {
+    fetch_sample
+    # The teaching example's cases (www/examples/), derived from the sample.
+    if [ ! -f www/examples/cases/mni152_intensity.json ] || [ "$SAMPLE_OUT" -nt www/examples/cases/mni152_intensity.json ]; then
+        if ! python3 -c 'import numpy' 2>/dev/null; then
+            say "installing python3-numpy (for the teaching example's cases)"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null
+        fi
+        python3 scripts/make_example_cases.py "$SAMPLE_OUT" www/examples/cases
+    fi
+}
+
+fetch_sample() {
     if [ -f "$SAMPLE_OUT" ] && echo "$SAMPLE_SHA256  $SAMPLE_OUT" | sha256sum -c --status; then
         return
     fi

@@ -3,6 +3,7 @@
 import { Viewer } from './viewer.js';
 import { defaultColour } from './palette.js';
 import { loadCatalog, setupSegmentPanel } from './segment.js';
+import { setupOffline } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -267,15 +268,53 @@ async function saveOverlay() {
   }
 }
 
+/** A same-origin URL from the address, or null (with a message) for another site's. */
+function sameOrigin(value, what) {
+  const url = new URL(value, location.href);
+  if (url.origin === location.origin) return url;
+  showError(`Not opening ${value}: only ${what} from this site (${location.origin}) can be opened from the address.`);
+  return null;
+}
+
+/**
+ * ?scan=… opens a scan; for embedding (index.html?embed=1&scan=…, the viewer alone for an
+ * iframe) also overlay=…&labels=… (a label map and its JSON), view=axial|coronal|sagittal,
+ * slice=N (along that view's axis) and window=<preset>.
+ */
 async function openFromAddress() {
   const params = new URLSearchParams(location.search);
   const scan = params.get('scan');
   if (!scan) return;
-  const url = new URL(scan, location.href);
-  if (url.origin !== location.origin) {
-    return showError(`Not opening ${scan}: only scans from this site (${location.origin}) can be opened from the address.`);
-  }
+  const url = sameOrigin(scan, 'scans');
+  if (!url) return;
   await openUrl(url);
+  if (!state.info) return;
+  const overlay = params.get('overlay') && sameOrigin(params.get('overlay'), 'label maps');
+  const labels = params.get('labels') && sameOrigin(params.get('labels'), 'label tables');
+  if (overlay) {
+    try {
+      const files = await Promise.all([overlay, labels].filter(Boolean).map(async (u) => {
+        const response = await fetch(u);
+        if (!response.ok) throw new Error(`${u.pathname}: the server answered ${response.status}`);
+        return { name: decodeURIComponent(u.pathname.split('/').pop()), bytes: await response.arrayBuffer() };
+      }));
+      setOverlay(await call('overlay', { files }, files.map((f) => f.bytes)));
+    } catch (e) {
+      showError(`Could not open the label map: ${e.message}`);
+    }
+  }
+  const view = params.get('view');
+  if (['axial', 'coronal', 'sagittal'].includes(view)) {
+    $('layout').value = view;
+    viewer.setLayout(view);
+  }
+  const slice = Number(params.get('slice'));
+  if (params.get('slice') && Number.isFinite(slice)) viewer.setSlice(view && view !== 'three' ? view : 'axial', Math.round(slice));
+  const preset = params.get('window');
+  if (preset && [...$('window-preset').options].some((o) => o.value === preset && !o.hidden)) {
+    $('window-preset').value = preset;
+    applyPreset();
+  }
 }
 
 async function openUrl(url) {
@@ -362,5 +401,7 @@ setupSegmentPanel({
   },
   onError: showError,
 });
+if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';
 loadCatalog();
 openFromAddress();
+setupOffline($('offline-status'), $('update-app'), () => document.body.dataset.state === 'empty' && !document.body.dataset.busy);

@@ -56,6 +56,7 @@ export class Viewer {
     this.overlay = null;
     this.window = [0, 1];
     this.neurological = false;
+    this.hideCrosshair = false; // the embeddable element's crosshair="off"
     new ResizeObserver(() => this.draw()).observe(root);
     root.addEventListener('keydown', (e) => this.onKey(e));
   }
@@ -222,6 +223,8 @@ export class Viewer {
     const { sx, sy, ox, oy } = this.placement(view);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(image, ox, oy, image.width * sx, image.height * sy);
+    view.el.classList.toggle('active', view.name === this.active);
+    if (this.hideCrosshair) return;
     // Crosshair through the centre of the current voxel.
     const { grid } = this.volume;
     const { across, down } = view.spec;
@@ -235,7 +238,6 @@ export class Viewer {
     ctx.moveTo(0, y);
     ctx.lineTo(width, y);
     ctx.stroke();
-    view.el.classList.toggle('active', view.name === this.active);
   }
 
   /** The current slice of a view as a canvas (one pixel per voxel). */

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { writePrecacheManifest } from '../../scripts/precache.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const WWW = join(ROOT, 'www');
@@ -15,14 +16,16 @@ export const MEDSEG_BIN = process.env.MEDSEG_BIN
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
   '.wasm': 'application/wasm', '.json': 'application/json', '.gz': 'application/gzip', '.png': 'image/png',
-  '.webmanifest': 'application/manifest+json', '.md': 'text/plain; charset=utf-8',
+  '.webmanifest': 'application/manifest+json', '.md': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml',
 };
 
 /**
  * Serves folders on 127.0.0.1 at a free port: `routes` are [URL prefix, folder] pairs, the first
- * matching prefix wins (default: www/ at /). Resolves {origin, close}.
+ * matching prefix wins (default: www/ at /); `headers(path)` adds response headers. Resolves {origin, close}.
  */
-export function serve(routes = [['/', WWW]]) {
+export function serve(routes = [['/', WWW]], { headers = () => ({}) } = {}) {
+  // The service worker's file list must describe the files served now (its hashes are checked).
+  if (routes.some(([, dir]) => dir === WWW)) writePrecacheManifest(WWW);
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     const route = routes.find(([prefix]) => path.startsWith(prefix));
@@ -33,7 +36,7 @@ export function serve(routes = [['/', WWW]]) {
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...headers(path) });
       res.end(body);
     } catch {
       res.writeHead(404).end('not found');

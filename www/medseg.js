@@ -1,0 +1,318 @@
+// <medseg-viewer>: the medseg viewer as one HTML element, for any static page.
+//
+//   <script type="module" src="medseg/medseg.js"></script>
+//   <medseg-viewer scan="cases/brain.nii.gz" model="deepbet" view="axial" slice="120"></medseg-viewer>
+//
+// Attributes: scan, overlay (a label map on the same grid), labels (its JSON sidecar), model (the
+// models offered, space-separated; none: view only), view (three | axial | coronal | sagittal),
+// slice (index along the view's axis, from inferior / posterior / left), window (auto | full |
+// ct-brain | ct-soft | ct-lung | ct-bone | W/L such as 80/40), crosshair ("i j k", or off).
+// API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes();
+// events: loaded, progress, segmented, error (details in event.detail).
+// Each element has its own decoding worker; every model run gets a fresh worker. The wasm is
+// single-threaded, so no cross-origin isolation is needed.
+import { Viewer } from './viewer.js';
+import { defaultColour } from './palette.js';
+import { ScanWorker, loadCatalog, modelFiles, runModel } from './client.js';
+
+const PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
+const VIEWS = ['axial', 'coronal', 'sagittal'];
+
+/** Builds an element: el('div', {className: 'x'}, child, 'text', …) — no HTML parsing anywhere. */
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+export class MedsegViewer extends HTMLElement {
+  static observedAttributes = ['scan', 'view', 'slice', 'window', 'crosshair', 'model'];
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    const views = VIEWS.map((name) => el('div', { className: 'view' },
+      el('canvas'), ...['left', 'right', 'top', 'bottom'].map((edge) => el('span', { className: `edge ${edge}` })),
+      el('span', { className: 'title', textContent: name[0].toUpperCase() + name.slice(1) })));
+    views.forEach((v, i) => (v.dataset.view = VIEWS[i]));
+    this.ui = {
+      views: el('div', { className: 'views', tabIndex: 0 }, ...views),
+      picker: el('select', { ariaLabel: 'model' }),
+      run: el('button', { type: 'button', textContent: 'Segment' }),
+      cancel: el('button', { type: 'button', textContent: 'Cancel', hidden: true }),
+      progress: el('progress', { max: 1, value: 0, hidden: true }),
+      status: el('span', { className: 'status' }),
+      legend: el('ul', { className: 'legend' }),
+    };
+    this.ui.views.dataset.layout = 'three';
+    this.ui.bar = el('div', { className: 'bar' }, this.ui.picker, this.ui.run, this.ui.cancel, this.ui.progress);
+    root.append(
+      el('link', { rel: 'stylesheet', href: new URL('./medseg-viewer.css', import.meta.url).href }),
+      this.ui.views,
+      el('div', { className: 'foot' }, this.ui.bar, this.ui.status, this.ui.legend),
+    );
+    this.viewer = new Viewer(this.ui.views, {});
+    this.state = { info: null, source: null, auto: null, overlay: null, generation: 0 };
+    this.running = null;
+    this.ui.run.addEventListener('click', () => this.segment(this.ui.picker.value).catch(() => {}));
+    this.ui.cancel.addEventListener('click', () => this.running?.cancel());
+    this.addEventListener('dragover', (e) => e.preventDefault());
+    this.addEventListener('drop', (e) => {
+      e.preventDefault();
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (files.length) this.load(files.length === 1 ? files[0] : files).catch(() => {});
+    });
+  }
+
+  connectedCallback() {
+    this.worker ??= new ScanWorker();
+    this.offerModels();
+    if (this.getAttribute('scan') && !this.state.info && !this.loading) this.load(this.getAttribute('scan')).catch(() => {});
+  }
+
+  disconnectedCallback() {
+    // Removed from the page: free the worker (a new one starts if the element comes back).
+    this.running?.cancel();
+    this.worker?.terminate();
+    this.worker = null;
+  }
+
+  attributeChangedCallback(name, old, value) {
+    if (!this.isConnected || old === value) return;
+    if (name === 'scan' && value) this.load(value).catch(() => {});
+    if (name === 'model') this.offerModels();
+    if (this.state.info && ['view', 'slice', 'window', 'crosshair'].includes(name)) this.applyDisplay();
+  }
+
+  /** The models this element offers (attribute `model`), marking those whose files are missing. */
+  async offerModels() {
+    const names = (this.getAttribute('model') ?? '').split(/[\s,]+/).filter((n) => n && n !== 'none');
+    this.ui.bar.hidden = names.length === 0;
+    if (!names.length) return;
+    let models = [];
+    try {
+      models = await loadCatalog();
+    } catch (e) {
+      this.fail(`No model list: ${e.message}`);
+    }
+    this.ui.picker.replaceChildren(...names.map((name) => {
+      const m = models.find((x) => x.name === name);
+      return el('option', { value: name, textContent: m ? m.title : `${name} (not in the catalog)`, disabled: !m });
+    }));
+    this.ui.picker.hidden = names.length < 2;
+    this.ui.run.disabled = !this.state.info;
+  }
+
+  /**
+   * Opens a scan: a URL (string or URL, relative to the page), a File/Blob, bytes (ArrayBuffer or
+   * typed array), or an array of Files (a .hdr with its .img). Resolves with the scan's info.
+   */
+  async load(input) {
+    const started = performance.now();
+    const generation = ++this.state.generation;
+    this.loading = true;
+    this.setStatus('Loading…');
+    try {
+      const read = await this.readInput(input);
+      const source = sourceOf(read);
+      this.worker ??= new ScanWorker();
+      const reply = await this.worker.call('open', { files: read }, read.map((f) => f.bytes));
+      if (generation !== this.state.generation) return reply.info; // a later load() won
+      Object.assign(this.state, { info: reply.info, source, auto: reply.auto, overlay: null, name: read.map((f) => f.name).join(' + ') });
+      const { info } = reply;
+      this.viewer.setVolume({ dims: info.dims.slice(0, 3), data: reply.data, orientation: info.orientation, spacing: info.spacing_mm });
+      this.applyDisplay();
+      this.showLegend();
+      this.firstSliceMs = performance.now() - started;
+      this.ui.run.disabled = !!this.running;
+      this.setStatus(`${this.state.name} · ${info.dims.slice(0, 3).join('×')} · ${info.spacing_mm.map((s) => s.toFixed(2)).join('×')} mm`);
+      const overlay = typeof input === 'string' && input === this.getAttribute('scan') ? this.getAttribute('overlay') : null;
+      if (overlay) await this.loadOverlay(overlay, this.getAttribute('labels'));
+      this.dataset.state = 'ready';
+      this.dispatchEvent(new CustomEvent('loaded', { detail: { info, name: this.state.name, firstSliceMs: this.firstSliceMs } }));
+      return info;
+    } catch (e) {
+      throw this.fail(`Could not open ${describe(input)}: ${e.message}`);
+    } finally {
+      if (generation === this.state.generation) this.loading = false;
+    }
+  }
+
+  /** Overlays a label map (URL or File) with an optional JSON sidecar (URL or File). */
+  async loadOverlay(input, labels) {
+    const files = await this.readInput(labels ? [input, labels] : input);
+    const reply = await this.worker.call('overlay', { files }, files.map((f) => f.bytes));
+    this.setOverlay(reply);
+  }
+
+  /** Runs a catalog model on the open scan; resolves with its label volumes (as getLabelVolumes). */
+  async segment(modelName) {
+    const name = modelName || this.ui.picker.value;
+    try {
+      if (!this.state.info) throw new Error('open a scan first');
+      if (this.running) throw new Error('a model is already running on this viewer');
+      const manifest = (await loadCatalog()).find((m) => m.name === name);
+      if (!manifest) throw new Error(`no model called "${name}" in models/catalog.json`);
+      const source = this.state.source;
+      this.ui.run.disabled = true;
+      this.ui.cancel.hidden = false;
+      this.ui.progress.hidden = false;
+      const progress = (stage, fraction) => {
+        this.ui.progress.value = fraction;
+        this.setStatus(`${manifest.title}: ${stage} ${Math.round(fraction * 100)} %`);
+        this.dispatchEvent(new CustomEvent('progress', { detail: { model: name, stage, fraction } }));
+      };
+      progress('fetching the model', 0);
+      this.running = { cancel: () => {} };
+      const files = await modelFiles(manifest);
+      this.running = runModel(manifest, files, source, progress);
+      const { labels, seconds } = await this.running.result;
+      if (this.state.source !== source) throw new Error('another scan was opened while the model ran');
+      const { counts } = await this.worker.call('counts', { values: labels });
+      this.setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) });
+      const volumes = this.getLabelVolumes();
+      this.setStatus(`${manifest.title}: done in ${seconds.toFixed(1)} s`);
+      this.dispatchEvent(new CustomEvent('segmented', { detail: { model: name, seconds, volumes } }));
+      return volumes;
+    } catch (e) {
+      throw this.fail(`${name || 'Segmentation'}: ${e.message}`);
+    } finally {
+      this.running = null;
+      this.ui.run.disabled = !this.state.info;
+      this.ui.cancel.hidden = true;
+      this.ui.progress.hidden = true;
+    }
+  }
+
+  /** Moves a view's slice (default: the `view` attribute's, or axial). */
+  setSlice(index, view = this.currentView()) {
+    if (!this.state.info) throw new Error('no scan loaded');
+    this.viewer.setSlice(view, Math.round(Number(index)));
+  }
+
+  /** The slice a view shows now. */
+  getSlice(view = this.currentView()) {
+    return this.viewer.sliceOf(view);
+  }
+
+  /** [{value, name, voxels, mL, rgb}] of the overlay (loaded or segmented); [] without one. */
+  getLabelVolumes() {
+    const overlay = this.state.overlay;
+    if (!overlay) return [];
+    const mm3 = this.state.info.voxel_volume_mm3;
+    return [...overlay.table.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => {
+      const voxels = overlay.counts.get(value) ?? 0;
+      return { value, name, rgb, voxels, mL: (voxels * mm3) / 1000 };
+    });
+  }
+
+  // Internals.
+
+  currentView() {
+    const v = this.getAttribute('view');
+    return VIEWS.includes(v) ? v : 'axial';
+  }
+
+  async readInput(input) {
+    if (Array.isArray(input)) return (await Promise.all(input.map((x) => this.readInput(x)))).flat();
+    if (typeof input === 'string' || input instanceof URL) {
+      const url = new URL(input, document.baseURI);
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);
+      return [{ name: decodeURIComponent(url.pathname.split('/').pop()) || 'scan.nii.gz', bytes: await response.arrayBuffer() }];
+    }
+    if (input instanceof Blob) return [{ name: input.name || 'scan.nii.gz', bytes: await input.arrayBuffer() }];
+    if (input instanceof ArrayBuffer) return [{ name: gzipped(input) ? 'scan.nii.gz' : 'scan.nii', bytes: input.slice(0) }];
+    if (ArrayBuffer.isView(input)) {
+      const bytes = input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength);
+      return [{ name: gzipped(bytes) ? 'scan.nii.gz' : 'scan.nii', bytes }];
+    }
+    throw new Error('expected a URL, a File or the file\'s bytes');
+  }
+
+  /** Applies the view, window, crosshair and slice attributes. */
+  applyDisplay() {
+    const view = this.getAttribute('view');
+    const layout = VIEWS.includes(view) ? view : 'three';
+    this.ui.views.dataset.layout = layout;
+    this.viewer.setLayout(layout);
+    const info = this.state.info;
+    const win = (this.getAttribute('window') ?? 'auto').trim();
+    const wl = win.match(/^(\d+(?:\.\d+)?)\s*\/\s*(-?\d+(?:\.\d+)?)$/);
+    const looksCt = info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
+    const preset = PRESETS[win] ?? (wl ? [Number(wl[1]), Number(wl[2])] : null) ?? (win === 'auto' && looksCt ? PRESETS['ct-soft'] : null);
+    if (preset) this.viewer.setWindow(preset[1] - preset[0] / 2, preset[1] + preset[0] / 2);
+    else if (win === 'full' || !this.state.auto) this.viewer.setWindow(...(info.value_range ?? [0, 1]));
+    else this.viewer.setWindow(...this.state.auto);
+    const cross = (this.getAttribute('crosshair') ?? '').trim();
+    this.viewer.hideCrosshair = cross === 'off' || cross === 'none';
+    const ijk = cross.split(/[\s,]+/).map(Number);
+    if (ijk.length === 3 && ijk.every(Number.isInteger)) this.viewer.setVoxel(ijk);
+    const slice = this.getAttribute('slice');
+    if (slice !== null && slice !== '' && Number.isFinite(Number(slice))) this.viewer.setSlice(this.currentView(), Math.round(Number(slice)));
+    this.viewer.draw();
+    const letters = { axial: 'RLAP', coronal: 'RLSI', sagittal: 'APSI' };
+    for (const v of this.ui.views.querySelectorAll('.view')) {
+      v.querySelectorAll('.edge').forEach((span, i) => (span.textContent = letters[v.dataset.view][i]));
+    }
+  }
+
+  setOverlay({ values, counts, table }) {
+    const named = new Map((table ?? []).map((l) => [l.value, l]));
+    const entries = new Map();
+    for (const [value] of counts) {
+      if (value === 0) continue;
+      const given = named.get(value);
+      entries.set(value, { value, name: given?.name ?? `label ${value}`, rgb: given?.rgb ?? defaultColour(value) });
+    }
+    const lut = new Uint8ClampedArray(65536 * 4);
+    for (const l of entries.values()) lut.set([...l.rgb, 255], l.value * 4);
+    this.state.overlay = { values, counts: new Map(counts), table: entries };
+    this.viewer.setOverlay({ values, lut, opacity: 0.45 });
+    this.showLegend();
+  }
+
+  showLegend() {
+    this.ui.legend.replaceChildren(...this.getLabelVolumes().map((l) => {
+      const swatch = el('span', { className: 'swatch' });
+      swatch.style.backgroundColor = `rgb(${l.rgb.join(',')})`;
+      return el('li', {}, swatch, `${l.name}: ${l.mL.toFixed(1)} mL`);
+    }));
+  }
+
+  setStatus(text) {
+    this.ui.status.textContent = text;
+    this.ui.status.classList.remove('error');
+  }
+
+  /** Shows the message, fires `error`, and returns an Error to throw. */
+  fail(message) {
+    this.ui.status.textContent = message;
+    this.ui.status.classList.add('error');
+    this.dispatchEvent(new CustomEvent('error', { detail: { message } }));
+    return new Error(message);
+  }
+}
+
+/** {bytes} or {pair: [hdr, img]}: a copy of the scan's original bytes, kept for running models. */
+function sourceOf(read) {
+  const find = (re) => read.find((f) => re.test(f.name.toLowerCase()));
+  const hdr = find(/\.hdr(\.gz)?$/);
+  const img = find(/\.img(\.gz)?$/);
+  if (hdr && img) return { pair: [hdr.bytes.slice(0), img.bytes.slice(0)] };
+  return { bytes: (find(/\.nii(\.gz)?$/) ?? read[0]).bytes.slice(0) };
+}
+
+function gzipped(buffer) {
+  const b = new Uint8Array(buffer, 0, Math.min(2, buffer.byteLength));
+  return b[0] === 0x1f && b[1] === 0x8b;
+}
+
+function describe(input) {
+  if (typeof input === 'string') return input;
+  if (input instanceof URL) return input.pathname;
+  if (Array.isArray(input)) return input.map(describe).join(' + ');
+  return input?.name ?? 'the scan';
+}
+
+if (!customElements.get('medseg-viewer')) customElements.define('medseg-viewer', MedsegViewer);
