@@ -101,6 +101,7 @@ async function openScan(fileList, startedAt = performance.now()) {
     showScan(name, reply);
     const firstSliceMs = performance.now() - startedAt;
     document.body.dataset.firstSliceMs = firstSliceMs.toFixed(1);
+    document.body.dataset.firstSliceAt = performance.now().toFixed(1); // since the page's navigation started
     document.body.dataset.decodeMs = reply.decodeMs.toFixed(1);
     document.body.dataset.wasmBytes = reply.wasmBytes ?? '';
     $('stats').textContent = `decoded in ${reply.decodeMs.toFixed(0)} ms · first slice after ${firstSliceMs.toFixed(0)} ms · wasm memory ${(reply.wasmBytes / 2 ** 20).toFixed(0)} MB`;

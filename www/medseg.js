@@ -124,6 +124,8 @@ export class MedsegViewer extends HTMLElement {
       this.applyDisplay();
       this.showLegend();
       this.firstSliceMs = performance.now() - started;
+      this.firstSliceAt = performance.now(); // since the page's navigation started
+      this.wasmBytes = reply.wasmBytes; // this element's worker's wasm memory
       this.ui.run.disabled = !!this.running;
       this.setStatus(`${this.state.name} · ${info.dims.slice(0, 3).join('×')} · ${info.spacing_mm.map((s) => s.toFixed(2)).join('×')} mm`);
       const overlay = typeof input === 'string' && input === this.getAttribute('scan') ? this.getAttribute('overlay') : null;
