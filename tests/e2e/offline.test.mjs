@@ -37,11 +37,20 @@ test('offline: visit once, go offline, reload — the app starts, opens a droppe
   assert.equal(Number(await page.evaluate(() => document.body.dataset.offlineBytes)), total);
   assert.match(await page.textContent('#offline-status'), new RegExp(`Available offline · ${(total / 1e6).toFixed(1)} MB cached`));
   assert.deepEqual(await cacheNames(page), [`medseg-${manifest.version}`]);
+  // Installable: Chromium parses the web app manifest without errors and has no objection but the
+  // test browser's incognito-like profile.
+  const cdp = await context.newCDPSession(page);
+  const { errors } = await cdp.send('Page.getAppManifest');
+  assert.deepEqual(errors, []);
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), []);
+  await cdp.detach();
 
   await context.setOffline(true);
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.offline === 'ready', null, { timeout: 30_000 });
-  assert.match(await page.textContent('#offline-status'), /you are offline/);
+  // The indicator follows the browser's online/offline events.
+  await page.waitForFunction(() => /you are offline/.test(document.getElementById('offline-status').textContent), null, { timeout: 10_000 });
   // The network really is off: a file outside the offline copy cannot be fetched.
   assert.equal(await page.evaluate(() => fetch('sample/mni152_t1.nii.gz').then((r) => `status ${r.status}`, () => 'failed')), 'failed');
 
