@@ -155,3 +155,21 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
+    let (Some(streamed), Some(scan)) = (mirror_model("model5_gw_ae"), read("data/brain/norm.nii.gz")) else { return };
+    assert!(streamed.network.streamed().is_some(), "a MeshNet is a chain of same-padded convolutions");
+    let dir = common::shared_dir().join("models/brainchop-tfjs/model5_gw_ae");
+    let json = std::fs::read_to_string(dir.join("model.json")).unwrap();
+    let shards: Vec<Vec<u8>> =
+        medseg::models::tfjs::shard_paths(&json).unwrap().iter().map(|p| std::fs::read(dir.join(p)).unwrap()).collect();
+    let one_shot =
+        medseg::infer::engine::Network::from_proto_unstreamed(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
+            .unwrap();
+    let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, locator: None };
+    let (a, b) = (run(&streamed, &scan), run(&one_shot, &scan));
+    let differing = a.values.iter().zip(&b.values).filter(|(x, y)| x != y).count();
+    eprintln!("streamed vs one-shot model5_gw_ae on norm: {differing} of {} voxels differ", a.values.len());
+    assert_eq!(differing, 0);
+}

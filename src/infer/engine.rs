@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::infer::streaming::Streamed;
 use crate::models::ModelError;
 
 type Plan = TypedSimplePlan;
@@ -17,6 +18,8 @@ pub struct Network {
     declared_input: Option<Vec<Option<usize>>>,
     /// Optimized plans by input shape (the last one used is kept).
     plan: Mutex<Option<(Vec<usize>, Arc<Plan>)>>,
+    /// The same network as plane-streamed stages, when it is a chain of convolutions.
+    streamed: Option<Box<Streamed>>,
 }
 
 impl Network {
@@ -31,8 +34,15 @@ impl Network {
         Self::from_proto(&proto)
     }
 
-    /// Builds a network from an ONNX graph in memory.
+    /// Builds a network from an ONNX graph in memory (with its streamed form when it has one).
     pub fn from_proto(proto: &ModelProto) -> Result<Network, ModelError> {
+        let mut network = Self::from_proto_unstreamed(proto)?;
+        network.streamed = Streamed::from_proto(proto).map(Box::new);
+        Ok(network)
+    }
+
+    /// Builds a network from an ONNX graph in memory, without a streamed form.
+    pub fn from_proto_unstreamed(proto: &ModelProto) -> Result<Network, ModelError> {
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| ModelError::Format(format!("the ONNX graph cannot be loaded: {e:#}")))?;
@@ -44,7 +54,12 @@ impl Network {
             )));
         }
         let declared_input = proto.graph.as_ref().and_then(|g| g.input.first()).and_then(declared_dims);
-        Ok(Network { model, declared_input, plan: Mutex::new(None) })
+        Ok(Network { model, declared_input, plan: Mutex::new(None), streamed: None })
+    }
+
+    /// The plane-streamed form of this network (see `infer::streaming`), if it has one.
+    pub fn streamed(&self) -> Option<&Streamed> {
+        self.streamed.as_deref()
     }
 
     /// Checks `shape` against the dims the graph declares for its input.

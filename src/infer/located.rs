@@ -4,9 +4,9 @@
 //! labels are resized back into the box.
 
 use crate::infer::engine::Network;
-use crate::infer::pipeline::{decide, extract, paste, swap_x_z};
+use crate::infer::pipeline::{extract, paste, swap_x_z};
 use crate::infer::scaling::Scaling;
-use crate::infer::windows::run_block;
+use crate::infer::windows::run_block_labels;
 use crate::models::manifest::{Decision, Pipeline};
 use crate::models::{Model, ModelError};
 use crate::postprocess::keep_largest_component;
@@ -91,8 +91,7 @@ fn run_labels(
 ) -> Result<Vec<u16>, ModelError> {
     let [nx, ny, nz] = shape_xyz;
     let (input, dhw) = if transpose { (swap_x_z(&input, shape_xyz), shape_xyz) } else { (input, [nz, ny, nx]) };
-    let (output, channels) = run_block(network, &Pipeline::Volume, input, dhw, progress)?;
-    let labels = decide(&output, channels, decision)?;
+    let labels = run_block_labels(network, &Pipeline::Volume, input, dhw, decision, progress)?;
     Ok(if transpose { swap_x_z(&labels, [nz, ny, nx]) } else { labels })
 }
 

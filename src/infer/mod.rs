@@ -4,4 +4,5 @@ pub mod engine;
 pub mod located;
 pub mod pipeline;
 pub mod scaling;
+pub mod streaming;
 pub mod windows;

@@ -3,9 +3,9 @@
 
 use crate::infer::located::{segment_located, Locate};
 use crate::infer::scaling::Scaling;
-use crate::infer::windows::run_block;
+use crate::infer::windows::run_block_labels;
 use crate::labels::{LabelMap, LabelTable};
-use crate::models::manifest::{Crop, Decision};
+use crate::models::manifest::Crop;
 use crate::models::{Model, ModelError};
 use crate::postprocess;
 use crate::volume::intensity::quantiles;
@@ -76,9 +76,10 @@ fn segment_cropped(
     let transpose = manifest.preprocess.transpose;
     let input = if transpose { swap_x_z(&input, size) } else { input };
     let dhw = if transpose { size } else { [size[2], size[1], size[0]] };
-    let (output, channels) =
-        run_block(&model.network, &manifest.pipeline, input, dhw, &mut |f| progress("running the model", f))?;
-    let cropped = decide(&output, channels, &manifest.postprocess.decision)?;
+    let cropped =
+        run_block_labels(&model.network, &manifest.pipeline, input, dhw, &manifest.postprocess.decision, &mut |f| {
+            progress("running the model", f)
+        })?;
     let cropped = if transpose { swap_x_z(&cropped, [size[2], size[1], size[0]]) } else { cropped };
     paste(&mut labels, shape, &cropped, bbox);
     Ok(labels)
@@ -154,21 +155,6 @@ pub(crate) fn paste(labels: &mut [u16], shape: [usize; 3], cropped: &[u16], bbox
         for y in bbox[1][0]..bbox[1][1] {
             let row = bbox[0][0] + shape[0] * (y + shape[1] * z);
             labels[row..row + width].copy_from_slice(rows.next().expect("cropped labels fill the box"));
-        }
-    }
-}
-
-pub(crate) fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u16>, ModelError> {
-    match *decision {
-        Decision::Argmax => Ok(postprocess::argmax(output, channels)),
-        Decision::Threshold { channel, threshold } => {
-            if channel >= channels {
-                return Err(ModelError::Shape(format!(
-                    "the manifest thresholds channel {channel}, the model outputs {channels}"
-                )));
-            }
-            let n = output.len() / channels;
-            Ok(output[channel * n..(channel + 1) * n].iter().map(|&v| u16::from(v > threshold)).collect())
         }
     }
 }

@@ -5,8 +5,9 @@
 //! Blocks are in network order: `[D, H, W]`, W fastest. Outputs are `[C, D, H, W]`.
 
 use crate::infer::engine::Network;
-use crate::models::manifest::Pipeline;
+use crate::models::manifest::{Decision, Pipeline};
 use crate::models::ModelError;
+use crate::postprocess::decide;
 
 /// Runs `network` over `block` (shape `dhw`) as `pipeline` says; returns (logits, channels).
 pub fn run_block(
@@ -27,6 +28,39 @@ pub fn run_block(
         Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress),
         Pipeline::LocateThenSegment { .. } => {
             Err(ModelError::Format("a locate-then-segment model runs through `infer::located`".into()))
+        }
+    }
+}
+
+/// Runs `network` over `block` as `pipeline` says and decides labels (network order). A
+/// `volume` run of a network that streams (see `infer::streaming`) goes plane by plane and
+/// never holds whole activations or outputs.
+pub fn run_block_labels(
+    network: &Network,
+    pipeline: &Pipeline,
+    block: Vec<f32>,
+    dhw: [usize; 3],
+    decision: &Decision,
+    progress: &mut dyn FnMut(f64) -> bool,
+) -> Result<Vec<u16>, ModelError> {
+    match (pipeline, network.streamed()) {
+        (Pipeline::Volume, Some(streamed)) => {
+            let mut labels = Vec::with_capacity(block.len());
+            let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
+            streamed.run(
+                &block,
+                shape,
+                &mut |plane, channels| {
+                    labels.extend(decide(plane, channels, decision)?);
+                    Ok(())
+                },
+                progress,
+            )?;
+            Ok(labels)
+        }
+        _ => {
+            let (output, channels) = run_block(network, pipeline, block, dhw, progress)?;
+            decide(&output, channels, decision)
         }
     }
 }
