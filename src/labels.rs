@@ -65,6 +65,26 @@ impl LabelMap {
         })
     }
 
+    /// A one-slice label map for a 2D picture's mask (`cols × rows`, row by row): voxel i is
+    /// the column, j the row, 1 mm pixels, with an sform that puts row 0 at the top.
+    pub fn from_picture_mask(cols: usize, rows: usize, mask: &[u8]) -> LabelMap {
+        let geometry = HeaderGeometry {
+            pixdim: [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+            qform_code: 0,
+            sform_code: 2,
+            quatern: [0.0; 3],
+            qoffset: [0.0; 3],
+            srow: [[1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+            xyzt_units: 2,
+        };
+        LabelMap {
+            shape: [cols, rows, 1],
+            values: mask.iter().map(|&v| u16::from(v != 0)).collect(),
+            geometry,
+            table: LabelTable { labels: vec![Label { value: 1, name: "object".into(), rgb: [255, 64, 64] }] },
+        }
+    }
+
     /// Voxel count of every label value present (value, count), in value order, 0 excluded.
     pub fn counts(&self) -> Vec<(u16, u64)> {
         count_labels(&self.values)

@@ -19,7 +19,7 @@ pub fn start() {
 /// A decoded scan held in wasm memory.
 #[wasm_bindgen]
 pub struct Scan {
-    volume: Volume,
+    pub(crate) volume: Volume,
 }
 
 #[wasm_bindgen]

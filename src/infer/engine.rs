@@ -11,13 +11,14 @@ use crate::models::ModelError;
 
 type Plan = TypedSimplePlan;
 
-/// A parsed network whose single input is float32 `[N, C, D, H, W]` (or any rank).
+/// A parsed network with float32 inputs and outputs (segmentation networks have one input
+/// `[N, C, D, H, W]`; MedSAM's decoder has two).
 pub struct Network {
     model: InferenceModel,
     /// The input dims the graph declares (`None` for a symbolic dim), when it declares them.
     declared_input: Option<Vec<Option<usize>>>,
-    /// Optimized plans by input shape (the last one used is kept).
-    plan: Mutex<Option<(Vec<usize>, Arc<Plan>)>>,
+    /// Optimized plans by input shapes (the last one used is kept).
+    plan: Mutex<Option<(Vec<Vec<usize>>, Arc<Plan>)>>,
     /// The same network as plane-streamed stages, when it is a chain of convolutions.
     streamed: Option<Box<Streamed>>,
 }
@@ -46,9 +47,9 @@ impl Network {
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| ModelError::Format(format!("the ONNX graph cannot be loaded: {e:#}")))?;
-        if model.inputs.len() != 1 || model.outputs.is_empty() {
+        if model.inputs.is_empty() || model.outputs.is_empty() {
             return Err(ModelError::Format(format!(
-                "expected one input and at least one output, found {} and {}",
+                "expected inputs and outputs, found {} and {}",
                 model.inputs.len(),
                 model.outputs.len()
             )));
@@ -73,22 +74,32 @@ impl Network {
         Err(ModelError::Shape(format!("the model takes input [{}], the scan gives {shape:?}", text.join(", "))))
     }
 
-    fn plan_for(&self, shape: &[usize]) -> Result<Arc<Plan>, ModelError> {
-        self.check_declared(shape)?;
+    fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, ModelError> {
+        if shapes.len() != self.model.inputs.len() {
+            return Err(ModelError::Shape(format!(
+                "the model takes {} inputs, {} were given",
+                self.model.inputs.len(),
+                shapes.len()
+            )));
+        }
+        self.check_declared(&shapes[0])?;
         let mut cached = self.plan.lock().expect("plan cache lock");
         if let Some((s, plan)) = cached.as_ref() {
-            if s == shape {
+            if s == shapes {
                 return Ok(plan.clone());
             }
         }
-        let plan = self
-            .model
-            .clone()
-            .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|m| m.into_optimized())
+        let mut model = self.model.clone();
+        for (i, shape) in shapes.iter().enumerate() {
+            model = model
+                .with_input_fact(i, f32::fact(shape).into())
+                .map_err(|e| ModelError::Shape(format!("input shape {shape:?}: {e:#}")))?;
+        }
+        let plan = model
+            .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Shape(format!("input shape {shape:?}: {e:#}")))?;
-        *cached = Some((shape.to_vec(), plan.clone()));
+            .map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
+        *cached = Some((shapes.to_vec(), plan.clone()));
         Ok(plan)
     }
 
@@ -105,18 +116,32 @@ impl Network {
         shape: &[usize],
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
-        if input.len() != shape.iter().product::<usize>() {
-            return Err(ModelError::Shape(format!("{} values for shape {shape:?}", input.len())));
+        let mut outputs = self.run_all(vec![(input, shape.to_vec())], progress)?;
+        Ok(outputs.swap_remove(0))
+    }
+
+    /// Runs the network on all its inputs `(values, shape)`; returns every output with its shape.
+    pub fn run_all(
+        &self,
+        inputs: Vec<(Vec<f32>, Vec<usize>)>,
+        progress: &mut dyn FnMut(f64) -> bool,
+    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, ModelError> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
+        let mut tensors = TVec::new();
+        for (values, shape) in inputs {
+            if values.len() != shape.iter().product::<usize>() {
+                return Err(ModelError::Shape(format!("{} values for shape {shape:?}", values.len())));
+            }
+            let tensor = Tensor::from_shape(&shape, &values).map_err(|e| ModelError::Shape(e.to_string()))?;
+            tensors.push(tensor.into());
         }
-        let plan = self.plan_for(shape)?;
-        let tensor = Tensor::from_shape(shape, &input).map_err(|e| ModelError::Shape(e.to_string()))?;
-        drop(input);
+        let plan = self.plan_for(&shapes)?;
         let total = plan.order_without_consts().len().max(1) as f64;
         let mut done = 0usize;
         let mut cancelled = false;
         let mut state =
             tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| ModelError::Run(format!("{e:#}")))?;
-        let outputs = state.run_plan_with_eval(tvec!(tensor.into()), |ctx, op_state, node, inputs| {
+        let outputs = state.run_plan_with_eval(tensors, |ctx, op_state, node, inputs| {
             if !progress(done as f64 / total) {
                 cancelled = true;
                 return Err(TractError::msg("cancelled"));
@@ -128,14 +153,19 @@ impl Network {
             return Err(ModelError::Cancelled);
         }
         let outputs = outputs.map_err(|e| ModelError::Run(format!("{e:#}")))?;
-        let out = outputs[0].clone().into_tensor();
-        let out_shape = out.shape().to_vec();
-        let values = out
-            .into_plain_array::<f32>()
-            .map_err(|e| ModelError::Run(format!("output is not float32: {e}")))?
+        outputs
             .into_iter()
-            .collect();
-        Ok((values, out_shape))
+            .map(|out| {
+                let out = out.into_tensor();
+                let shape = out.shape().to_vec();
+                let values = out
+                    .into_plain_array::<f32>()
+                    .map_err(|e| ModelError::Run(format!("output is not float32: {e}")))?
+                    .into_iter()
+                    .collect();
+                Ok((values, shape))
+            })
+            .collect()
     }
 }
 

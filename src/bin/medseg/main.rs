@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod medsam;
 mod models;
 
 use medseg::info::ScanInfo;
@@ -19,6 +20,8 @@ usage:
   medseg models [list]            the catalog, and which models are available locally
   medseg models fetch [--from DIR] [NAME...]
                                   fetch brainchop models (pinned SHA-256), or copy from a mirror
+  medseg medsam SCAN|IMAGE --box x0,y0,x1,y1 [--slice AXIS:INDEX] [--propagate [--range FIRST:LAST]] -o OUT
+                                  MedSAM: the object in a box (on a slice, or through the volume)
   medseg compare A B              same grid, affine (max difference) and voxels? exit 1 if not
   medseg bench [--runs N] FILE... decode benchmark: median ms per stage, peak memory
   medseg help                     this text
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Some("segment") => models::segment_command(&args[1..]),
         Some("eval") => models::eval_command(&args[1..]),
         Some("models") => models::models_command(&args[1..]),
+        Some("medsam") => medsam::medsam_command(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())

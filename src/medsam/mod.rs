@@ -1,0 +1,157 @@
+//! MedSAM (LiteMedSAM): box-prompted segmentation of 2D images and, slice by slice, of volumes.
+//! The image encoder runs once per slice ([`MedSam::encode`]); each box then costs only the
+//! small decoder ([`MedSam::decode`]).
+
+pub mod image;
+pub mod propagate;
+
+use serde::{Deserialize, Serialize};
+
+use crate::infer::engine::Network;
+use crate::models::manifest::{sha256_hex, ModelFile};
+use crate::models::ModelError;
+use image::{encoder_input, resize_bilinear, resized_size, Image, SIDE};
+
+/// `models/litemedsam/medsam.json`: what the model is and its two files, pinned by SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedSamManifest {
+    /// Short identifier.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Where the weights come from.
+    pub source: String,
+    /// The image encoder (`image` [1,3,256,256] → `image_embeddings` [1,256,64,64]).
+    pub encoder: ModelFile,
+    /// The mask decoder (`image_embeddings`, `boxes` [1,1,4] → `low_res_masks`, `iou_predictions`).
+    pub decoder: ModelFile,
+}
+
+/// A loaded LiteMedSAM.
+pub struct MedSam {
+    encoder: Network,
+    decoder: Network,
+}
+
+/// One slice run through the encoder.
+#[derive(Clone)]
+pub struct Embedding {
+    /// `[1, 256, 64, 64]` features.
+    values: Vec<f32>,
+    /// The slice's size.
+    rows: usize,
+    cols: usize,
+}
+
+/// A 2D mask on a slice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mask {
+    /// Rows of the slice.
+    pub rows: usize,
+    /// Columns of the slice.
+    pub cols: usize,
+    /// 1 inside, 0 outside, row by row.
+    pub values: Vec<u8>,
+    /// The decoder's own estimate of the mask's IoU.
+    pub iou: f32,
+}
+
+/// A box on a slice in pixel units: columns `x0..x1`, rows `y0..y1` (corners, inclusive of
+/// the pixels they touch).
+pub type BoxPrompt = [f32; 4];
+
+impl MedSam {
+    /// Parses `medsam.json`.
+    pub fn manifest(json: &str) -> Result<MedSamManifest, ModelError> {
+        serde_json::from_str(json).map_err(|e| ModelError::Format(format!("MedSAM manifest: {e}")))
+    }
+
+    /// Loads both networks, checking each file against the manifest's SHA-256.
+    pub fn load(manifest: &MedSamManifest, encoder: &[u8], decoder: &[u8]) -> Result<MedSam, ModelError> {
+        for (file, bytes) in [(&manifest.encoder, encoder), (&manifest.decoder, decoder)] {
+            let digest = sha256_hex(bytes);
+            if digest != file.sha256 {
+                return Err(ModelError::Format(format!(
+                    "{}: SHA-256 is {digest}, the manifest pins {}; the file is damaged or a different version",
+                    file.path, file.sha256
+                )));
+            }
+        }
+        Self::from_bytes(encoder, decoder)
+    }
+
+    /// Loads both networks from ONNX bytes without pinning (tests, a user's own export).
+    pub fn from_bytes(encoder: &[u8], decoder: &[u8]) -> Result<MedSam, ModelError> {
+        Ok(MedSam { encoder: Network::from_onnx_bytes(encoder)?, decoder: Network::from_onnx_bytes(decoder)? })
+    }
+
+    /// Runs the encoder on a [0, 1] grey image (see [`Image::to_unit`]) or three [0, 1] colour
+    /// channels of the same size.
+    pub fn encode(&self, channels: &[Image]) -> Result<Embedding, ModelError> {
+        let first = channels.first().ok_or_else(|| ModelError::Shape("no image to encode".into()))?;
+        if channels.len() != 1 && channels.len() != 3
+            || channels
+                .iter()
+                .any(|c| c.rows != first.rows || c.cols != first.cols || c.values.len() != c.rows * c.cols)
+            || first.rows == 0
+            || first.cols == 0
+        {
+            return Err(ModelError::Shape("MedSAM takes one grey or three colour channels of one size".into()));
+        }
+        let values = self.encode_input(encoder_input(channels))?;
+        Ok(Embedding { values, rows: first.rows, cols: first.cols })
+    }
+
+    /// Runs the encoder on a prepared `[1, 3, 256, 256]` input; returns the embeddings.
+    pub fn encode_input(&self, input: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+        let (values, shape) = self.encoder.run(input, &[1, 3, SIDE, SIDE])?;
+        if shape != [1, 256, 64, 64] {
+            return Err(ModelError::Shape(format!("the encoder returned {shape:?}, expected [1, 256, 64, 64]")));
+        }
+        Ok(values)
+    }
+
+    /// The decoder's raw outputs for embeddings and a box in 256-pixel space: 256² logits and
+    /// the IoU estimate.
+    pub fn decode_raw(&self, embeddings: &[f32], box_256: [f32; 4]) -> Result<(Vec<f32>, f32), ModelError> {
+        let outputs = self.decoder.run_all(
+            vec![(embeddings.to_vec(), vec![1, 256, 64, 64]), (box_256.to_vec(), vec![1, 1, 4])],
+            &mut |_| true,
+        )?;
+        let (logits, shape) = &outputs[0];
+        if shape != &[1, 1, SIDE, SIDE] {
+            return Err(ModelError::Shape(format!("the decoder returned {shape:?}, expected [1, 1, 256, 256]")));
+        }
+        let iou = outputs.get(1).and_then(|(v, _)| v.first().copied()).unwrap_or(f32::NAN);
+        Ok((logits.clone(), iou))
+    }
+
+    /// The mask for `prompt` (slice pixels) on an encoded slice: logits cropped to the resized
+    /// image, upsampled bilinearly to the slice, thresholded at 0.
+    pub fn decode(&self, embedding: &Embedding, prompt: BoxPrompt) -> Result<Mask, ModelError> {
+        let (rows, cols) = (embedding.rows, embedding.cols);
+        let scale = SIDE as f32 / rows.max(cols) as f32;
+        let box_256 = prompt.map(|v| v * scale);
+        let (logits, iou) = self.decode_raw(&embedding.values, box_256)?;
+        let (new_rows, new_cols) = resized_size(rows, cols);
+        let cropped: Vec<f32> = (0..new_rows).flat_map(|r| logits[r * SIDE..r * SIDE + new_cols].to_vec()).collect();
+        let full = resize_bilinear(&cropped, new_rows, new_cols, rows, cols);
+        Ok(Mask { rows, cols, values: full.iter().map(|&v| u8::from(v > 0.0)).collect(), iou })
+    }
+}
+
+impl Mask {
+    /// The mask's bounding box `[x0, y0, x1, y1]` (columns, rows of its outermost pixels), or
+    /// `None` when empty.
+    pub fn bounding_box(&self) -> Option<[usize; 4]> {
+        let mut b = [usize::MAX, usize::MAX, 0, 0];
+        for (i, _) in self.values.iter().enumerate().filter(|(_, &v)| v != 0) {
+            let (r, c) = (i / self.cols, i % self.cols);
+            b = [b[0].min(c), b[1].min(r), b[2].max(c), b[3].max(r)];
+        }
+        (b[0] != usize::MAX).then_some(b)
+    }
+}

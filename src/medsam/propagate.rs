@@ -1,0 +1,143 @@
+//! MedSAM through a volume, as LiteMedSAM's own 3D inference: segment the prompted slice, then
+//! walk outwards in both directions, each next box being the previous slice's mask's bounding
+//! box with a small margin, until the mask vanishes or the range ends.
+
+use std::collections::HashMap;
+
+use super::image::{Image, Window, SIDE};
+use super::{BoxPrompt, Embedding, Mask, MedSam};
+use crate::models::ModelError;
+use crate::volume::Volume;
+
+/// Margin added around the previous slice's mask, in 256-pixel units (LiteMedSAM's
+/// `bbox_shift`).
+const MARGIN_256: f32 = 3.0;
+
+/// Encodes the slices of one scan across one axis with one window, keeping every embedding so
+/// that each slice is encoded once whatever boxes follow.
+/// Use it with the same scan throughout.
+pub struct SliceEncoder {
+    /// The axis slices are taken across (0, 1, 2).
+    pub axis: usize,
+    /// How intensities become [0, 1].
+    pub window: Window,
+    cache: HashMap<usize, Embedding>,
+}
+
+impl SliceEncoder {
+    /// An encoder for slices across `axis`, scaled by `window`.
+    pub fn new(axis: usize, window: Window) -> SliceEncoder {
+        SliceEncoder { axis: axis.min(2), window, cache: HashMap::new() }
+    }
+
+    /// True when slice `index` is already encoded.
+    pub fn has(&self, index: usize) -> bool {
+        self.cache.contains_key(&index)
+    }
+
+    /// The embedding of slice `index` of `scan` (encoded on first use).
+    pub fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, ModelError> {
+        if !self.cache.contains_key(&index) {
+            let image = Image::slice_of(scan, self.axis, index).ok_or_else(|| {
+                ModelError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
+            })?;
+            let embedding = medsam.encode(&[image.to_unit(self.window)])?;
+            self.cache.insert(index, embedding);
+        }
+        Ok(&self.cache[&index])
+    }
+
+    /// The mask for a box on slice `index`.
+    pub fn segment(
+        &mut self,
+        medsam: &MedSam,
+        scan: &Volume,
+        index: usize,
+        box_px: BoxPrompt,
+    ) -> Result<Mask, ModelError> {
+        medsam.decode(self.embedding(medsam, scan, index)?, box_px)
+    }
+
+    /// A 3D mask (x fastest, the scan's grid) from a box on slice `index`, walking outwards
+    /// within the slices `range` = [first, last] (`None`: the whole volume) while the mask lasts.
+    /// `progress(slices done, most slices)` may cancel.
+    pub fn propagate(
+        &mut self,
+        medsam: &MedSam,
+        scan: &Volume,
+        index: usize,
+        box_px: BoxPrompt,
+        range: Option<[usize; 2]>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Vec<u8>, ModelError> {
+        let shape = scan.shape3();
+        let depth = shape[self.axis];
+        if index >= depth {
+            return Err(ModelError::Shape(format!(
+                "slice {index} across axis {} is outside the scan ({shape:?})",
+                self.axis
+            )));
+        }
+        let [first_slice, last_slice] = range.unwrap_or([0, depth - 1]);
+        let (first_slice, last_slice) = (first_slice.min(index), last_slice.clamp(index, depth - 1));
+        let most = last_slice - first_slice + 1;
+        let mut volume = vec![0u8; shape.iter().product()];
+        let first = self.segment(medsam, scan, index, box_px)?;
+        let mut done = 1;
+        if !progress(done, most) {
+            return Err(ModelError::Cancelled);
+        }
+        write(&mut volume, shape, self.axis, index, &first);
+        for step in [-1i64, 1] {
+            let mut previous = first.clone();
+            for distance in 1..depth as i64 {
+                let next = index as i64 + step * distance;
+                if next < first_slice as i64 || next > last_slice as i64 {
+                    break;
+                }
+                let Some(next_box) = next_box(&previous) else { break };
+                let mask = self.segment(medsam, scan, next as usize, next_box)?;
+                done += 1;
+                if !progress(done, most) {
+                    return Err(ModelError::Cancelled);
+                }
+                if mask.bounding_box().is_none() {
+                    break;
+                }
+                write(&mut volume, shape, self.axis, next as usize, &mask);
+                previous = mask;
+            }
+        }
+        Ok(volume)
+    }
+}
+
+/// The previous mask's bounding box grown by the margin (converted to slice pixels).
+fn next_box(previous: &Mask) -> Option<BoxPrompt> {
+    let [x0, y0, x1, y1] = previous.bounding_box()?;
+    let margin = MARGIN_256 * previous.rows.max(previous.cols) as f32 / SIDE as f32;
+    let (w, h) = (previous.cols as f32 - 1.0, previous.rows as f32 - 1.0);
+    Some([
+        (x0 as f32 - margin).max(0.0),
+        (y0 as f32 - margin).max(0.0),
+        (x1 as f32 + margin).min(w),
+        (y1 as f32 + margin).min(h),
+    ])
+}
+
+/// Writes a slice mask into the volume (rows/columns as [`Image::slice_of`] lays them out).
+fn write(volume: &mut [u8], shape: [usize; 3], axis: usize, index: usize, mask: &Mask) {
+    let (a, b) = match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let strides = [1, shape[0], shape[0] * shape[1]];
+    for r in 0..mask.rows {
+        for c in 0..mask.cols {
+            if mask.values[r * mask.cols + c] != 0 {
+                volume[index * strides[axis] + r * strides[a] + c * strides[b]] = 1;
+            }
+        }
+    }
+}

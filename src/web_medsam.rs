@@ -1,0 +1,148 @@
+//! The JavaScript API of MedSAM: one session per model, embeddings cached per slice so that each
+//! new box on an encoded slice costs only the decoder.
+
+use wasm_bindgen::prelude::*;
+
+use crate::medsam::image::{Image, Window};
+use crate::medsam::propagate::SliceEncoder;
+use crate::medsam::{Embedding, MedSam};
+use crate::web::Scan;
+
+/// LiteMedSAM loaded in wasm memory, with the encoded slices of the scan in use.
+#[wasm_bindgen]
+pub struct MedSamSession {
+    medsam: MedSam,
+    slices: Option<SliceEncoder>,
+    picture: Option<Embedding>,
+}
+
+fn window_of(lo: f32, hi: f32, percentiles: bool) -> Window {
+    if percentiles {
+        Window::Percentiles
+    } else {
+        Window::Range { lo, hi }
+    }
+}
+
+fn box_of(values: &[f32]) -> Result<[f32; 4], JsError> {
+    values.try_into().map_err(|_| JsError::new(&format!("a box is 4 numbers x0, y0, x1, y1; got {}", values.len())))
+}
+
+#[wasm_bindgen]
+impl MedSamSession {
+    /// Loads the encoder and decoder, checking both against the manifest's SHA-256.
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest_json: &str, encoder: &[u8], decoder: &[u8]) -> Result<MedSamSession, JsError> {
+        let manifest = MedSam::manifest(manifest_json)?;
+        Ok(MedSamSession { medsam: MedSam::load(&manifest, encoder, decoder)?, slices: None, picture: None })
+    }
+
+    /// Forgets every cached embedding (call when another scan is opened).
+    pub fn clear(&mut self) {
+        self.slices = None;
+        self.picture = None;
+    }
+
+    /// Keeps the slice encoder while `axis` and the window stay the same, else starts afresh.
+    fn slices(&mut self, axis: usize, window: Window) {
+        let same = self.slices.as_ref().is_some_and(|s| s.axis == axis && s.window == window);
+        if !same {
+            self.slices = Some(SliceEncoder::new(axis, window));
+        }
+    }
+
+    /// True when slice `index` across `axis` is encoded with this window.
+    #[wasm_bindgen(js_name = isEncoded)]
+    pub fn is_encoded(&self, axis: usize, index: usize, lo: f32, hi: f32, percentiles: bool) -> bool {
+        let window = window_of(lo, hi, percentiles);
+        self.slices.as_ref().is_some_and(|s| s.axis == axis && s.window == window && s.has(index))
+    }
+
+    /// Encodes slice `index` across `axis` (window [lo, hi], or the slice's 0.5–99.5 %
+    /// percentiles) unless it is cached.
+    pub fn encode(
+        &mut self,
+        scan: &Scan,
+        axis: usize,
+        index: usize,
+        lo: f32,
+        hi: f32,
+        percentiles: bool,
+    ) -> Result<(), JsError> {
+        self.slices(axis, window_of(lo, hi, percentiles));
+        let slices = self.slices.as_mut().expect("set above");
+        slices.embedding(&self.medsam, &scan.volume, index)?;
+        Ok(())
+    }
+
+    /// The mask (rows × columns, row by row, 1 inside) for a box `[x0, y0, x1, y1]` on slice
+    /// `index` across `axis`; rows run along the lower of the two other voxel axes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &mut self,
+        scan: &Scan,
+        axis: usize,
+        index: usize,
+        lo: f32,
+        hi: f32,
+        percentiles: bool,
+        prompt: Vec<f32>,
+    ) -> Result<Vec<u8>, JsError> {
+        let prompt = box_of(&prompt)?;
+        self.slices(axis, window_of(lo, hi, percentiles));
+        let slices = self.slices.as_mut().expect("set above");
+        Ok(slices.segment(&self.medsam, &scan.volume, index, prompt)?.values)
+    }
+
+    /// The 3D mask (x fastest) from a box on slice `index`, walking outwards within slices
+    /// `first..=last`; `progress(done, most)` may return false to cancel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn propagate(
+        &mut self,
+        scan: &Scan,
+        axis: usize,
+        index: usize,
+        lo: f32,
+        hi: f32,
+        percentiles: bool,
+        prompt: Vec<f32>,
+        first: usize,
+        last: usize,
+        progress: &js_sys::Function,
+    ) -> Result<Vec<u8>, JsError> {
+        let prompt = box_of(&prompt)?;
+        self.slices(axis, window_of(lo, hi, percentiles));
+        let slices = self.slices.as_mut().expect("set above");
+        let volume =
+            slices.propagate(&self.medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
+                let answer = progress.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(most as u32));
+                !matches!(answer, Ok(v) if v == JsValue::FALSE)
+            })?;
+        Ok(volume)
+    }
+
+    /// Encodes a 2D picture from RGBA pixels (`width × height`, as a canvas gives them); grey
+    /// pictures (R = G = B everywhere) go in as one channel.
+    #[wasm_bindgen(js_name = encodePicture)]
+    pub fn encode_picture(&mut self, rgba: &[u8], width: usize, height: usize) -> Result<(), JsError> {
+        if rgba.len() != width * height * 4 || width == 0 || height == 0 {
+            return Err(JsError::new(&format!("{} bytes are not {width} × {height} RGBA pixels", rgba.len())));
+        }
+        let channel = |c: usize| Image {
+            rows: height,
+            cols: width,
+            values: rgba.chunks_exact(4).map(|p| f32::from(p[c]) / 255.0).collect(),
+        };
+        let grey = rgba.chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]);
+        let channels = if grey { vec![channel(0)] } else { vec![channel(0), channel(1), channel(2)] };
+        self.picture = Some(self.medsam.encode(&channels)?);
+        Ok(())
+    }
+
+    /// The mask (row by row) for a box on the encoded picture.
+    #[wasm_bindgen(js_name = segmentPicture)]
+    pub fn segment_picture(&self, prompt: Vec<f32>) -> Result<Vec<u8>, JsError> {
+        let embedding = self.picture.as_ref().ok_or_else(|| JsError::new("no picture is encoded"))?;
+        Ok(self.medsam.decode(embedding, box_of(&prompt)?)?.values)
+    }
+}
