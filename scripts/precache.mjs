@@ -14,6 +14,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The app shell: every file the page, the embeddable element and their workers load. */
 export const SHELL = [
   'index.html', 'style.css', 'app.js', 'viewer.js', 'worker.js', 'segment.js', 'segment-worker.js', 'palette.js',
+  'boxtool.js', 'medsam-worker.js',
   'client.js', 'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
   'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',
@@ -35,10 +36,25 @@ function committedModels(www) {
   });
 }
 
+/** LiteMedSAM (the Box tool's model: models/litemedsam/medsam.json and the two networks it names) when committed. */
+function medsamFiles(www) {
+  const manifest = join(www, 'models/litemedsam/medsam.json');
+  if (!existsSync(manifest)) return [];
+  const { encoder, decoder } = JSON.parse(readFileSync(manifest, 'utf8'));
+  const paths = ['models/litemedsam/medsam.json', ...[encoder, decoder].map((f) => `models/litemedsam/${f.path}`)];
+  try {
+    const tracked = new Set(execFileSync('git', ['-C', ROOT, 'ls-files', '-z', '--', 'models/litemedsam'], { encoding: 'utf8' }).split('\0'));
+    return paths.every((p) => tracked.has(p)) ? paths : [];
+  } catch {
+    return paths.every((p) => existsSync(join(www, p))) ? paths : [];
+  }
+}
+
 export function precacheManifest(www = join(ROOT, 'www')) {
   const paths = [...SHELL];
   const models = committedModels(www);
   for (const m of models) for (const f of m.files) paths.push(`models/${m.name}/${f.path}`);
+  paths.push(...medsamFiles(www));
   const files = paths.map((url) => {
     const bytes = readFileSync(join(www, url)); // a missing file is an error: the build is incomplete
     return { url, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };

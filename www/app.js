@@ -4,6 +4,7 @@ import { Viewer } from './viewer.js';
 import { defaultColour } from './palette.js';
 import { loadCatalog, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
+import { setupBoxTool } from './boxtool.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,6 +47,7 @@ const viewer = new Viewer($('viewer'), {
   onWindow() {
     $('window-preset').value = 'custom';
   },
+  onBox: (view, c0, c1) => boxTool.onBox(view, c0, c1),
 });
 
 /** World (mm) coordinates of voxel (i, j, k) through the scan's affine. */
@@ -123,6 +125,7 @@ function sourceOf(read) {
 
 function showScan(name, { info, data, auto }) {
   Object.assign(state, { info, name, auto, overlay: null });
+  boxTool.reset();
   document.body.dataset.state = 'ready';
   $('scan-name').textContent = name;
   $('scan-dims').textContent = info.dims.join(' × ');
@@ -141,10 +144,13 @@ function showScan(name, { info, data, auto }) {
   for (const el of document.querySelectorAll('.needs-scan, .needs-scan input, #cursor-voxel')) el.disabled = false;
   viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
   showEdgeLetters();
-  const looksCt = info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
-  $('window-preset').value = looksCt ? 'ct-soft' : 'auto';
+  $('window-preset').value = looksCt(info) ? 'ct-soft' : 'auto';
   applyPreset();
   showOverlay();
+}
+
+function looksCt(info) {
+  return !!info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
 }
 
 /** Orientation letters at the view edges (left, right, top, bottom) for the current convention. */
@@ -402,6 +408,26 @@ setupSegmentPanel({
   },
   onError: showError,
 });
+const boxTool = setupBoxTool({
+  viewer,
+  getScan: () => ({ source: state.source, info: state.info }),
+  getValues: () => state.overlay?.values ?? null,
+  // CT (signed integers reaching −500 or lower): the viewer's window; otherwise each slice's percentiles.
+  getWindow: () => ({ lo: viewer.window[0], hi: viewer.window[1], percentiles: !looksCt(state.info) }),
+  showValues(values, objects, removed) {
+    const counts = new Map();
+    for (let i = 0; i < values.length; i++) if (values[i]) counts.set(values[i], (counts.get(values[i]) ?? 0) + 1);
+    const known = new Map([...(state.overlay?.table.values() ?? [])].filter((l) => !removed.includes(l.value)).map((l) => [l.value, l]));
+    for (const { value, name, rgb } of objects) known.set(value, { value, name, rgb });
+    const visible = new Map([...(state.overlay?.table.values() ?? [])].map((l) => [l.value, l.visible]));
+    setOverlay({ values, counts: [...counts], table: [...known.values()] });
+    for (const l of state.overlay.table.values()) l.visible = visible.get(l.value) ?? true;
+    showOverlay();
+  },
+  onError: showError,
+});
+window.medsegBoxTool = boxTool; // for tests and scripts
+window.medsegViewer = viewer;
 if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';
 loadCatalog();
 openFromAddress();

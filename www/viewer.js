@@ -40,9 +40,9 @@ export function worldGrid(dims, orientation, spacing) {
 
 export class Viewer {
   /** @param {HTMLElement} root element holding one `.view[data-view]` per plane */
-  constructor(root, { onCrosshair, onHover, onWindow }) {
+  constructor(root, { onCrosshair, onHover, onWindow, onBox }) {
     this.root = root;
-    this.callbacks = { onCrosshair, onHover, onWindow };
+    this.callbacks = { onCrosshair, onHover, onWindow, onBox };
     this.views = {};
     for (const el of root.querySelectorAll('.view')) {
       const name = el.dataset.view;
@@ -57,6 +57,8 @@ export class Viewer {
     this.window = [0, 1];
     this.neurological = false;
     this.hideCrosshair = false; // the embeddable element's crosshair="off"
+    this.boxTool = false; // left-drag draws a box (MedSAM) instead of moving the crosshair
+    this.box = null; // {view, c0, c1}: the box on screen, canonical corners
     new ResizeObserver(() => this.draw()).observe(root);
     root.addEventListener('keydown', (e) => this.onKey(e));
   }
@@ -134,6 +136,41 @@ export class Viewer {
     this.cursor[w] = Math.max(0, Math.min(this.volume.grid.size[w] - 1, index));
     this.draw();
     this.emitCrosshair();
+  }
+
+  /** Turns the box tool on or off; `onBox(viewName, c0, c1)` gets the canonical corners on release. */
+  setBoxTool(on) {
+    this.boxTool = on;
+    if (!on) this.box = null;
+    this.draw();
+  }
+
+  /** Canonical coordinate under a canvas pixel, clamped to the slice (for box corners). */
+  pickClamped(view, px, py) {
+    const { grid } = this.volume;
+    const { across, down } = view.spec;
+    const { sx, sy, ox, oy } = this.placement(view);
+    const clamp = (v, n) => Math.max(0, Math.min(n - 1, v));
+    const col = clamp(Math.floor((px - ox) / sx), grid.size[across]);
+    const row = clamp(Math.floor((py - oy) / sy), grid.size[down]);
+    const c = [...this.cursor];
+    c[across] = this.acrossIndex(view, col);
+    c[down] = grid.size[down] - 1 - row;
+    return c;
+  }
+
+  /** Client (page) coordinates of the centre of voxel (i, j, k) in a view (for tests and tools). */
+  screenOf(viewName, ijk) {
+    const view = this.views[viewName];
+    const { grid } = this.volume;
+    const c = [0, 1, 2].map((w) => (grid.flip[w] ? grid.size[w] - 1 - ijk[grid.perm[w]] : ijk[grid.perm[w]]));
+    const { across, down } = view.spec;
+    const { sx, sy, ox, oy } = this.placement(view);
+    const rect = view.canvas.getBoundingClientRect();
+    const ratio = view.canvas.width / rect.width;
+    const x = ox + (this.acrossIndex(view, c[across]) + 0.5) * sx;
+    const y = oy + (grid.size[down] - 1 - c[down] + 0.5) * sy;
+    return [rect.left + x / ratio, rect.top + y / ratio];
   }
 
   sliceOf(viewName) {
@@ -224,6 +261,15 @@ export class Viewer {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(image, ox, oy, image.width * sx, image.height * sy);
     view.el.classList.toggle('active', view.name === this.active);
+    if (this.box && this.box.view === view.name && this.box.c0[view.spec.fixed] === this.cursor[view.spec.fixed]) {
+      // The box through the outer edges of its corner voxels.
+      const { across, down } = view.spec;
+      const xs = [this.box.c0, this.box.c1].map((c) => this.acrossIndex(view, c[across]));
+      const ys = [this.box.c0, this.box.c1].map((c) => this.volume.grid.size[down] - 1 - c[down]);
+      ctx.strokeStyle = 'rgba(255, 220, 0, 0.95)';
+      ctx.lineWidth = Math.max(1, ratio) * 1.5;
+      ctx.strokeRect(ox + Math.min(...xs) * sx, oy + Math.min(...ys) * sy, (Math.abs(xs[0] - xs[1]) + 1) * sx, (Math.abs(ys[0] - ys[1]) + 1) * sy);
+    }
     if (this.hideCrosshair) return;
     // Crosshair through the centre of the current voxel.
     const { grid } = this.volume;
@@ -305,9 +351,15 @@ export class Viewer {
       this.active = view.name;
       this.root.focus({ preventScroll: true });
       canvas.setPointerCapture(e.pointerId);
-      const mode = e.button === 2 ? 'window' : e.button === 1 || e.shiftKey ? 'pan' : 'cross';
+      const left = this.boxTool ? 'box' : 'cross';
+      const mode = e.button === 2 ? 'window' : e.button === 1 || e.shiftKey ? 'pan' : left;
       drag = { mode, start: [e.clientX, e.clientY], pan: [...view.pan], window: [...this.window] };
       if (mode === 'cross') this.crossAt(view, point(e));
+      else if (mode === 'box') {
+        const c = this.pickClamped(view, ...point(e));
+        this.box = { view: view.name, c0: c, c1: c };
+        this.draw();
+      }
       else this.draw();
     });
     canvas.addEventListener('pointermove', (e) => {
@@ -318,6 +370,10 @@ export class Viewer {
       const dx = e.clientX - drag.start[0];
       const dy = e.clientY - drag.start[1];
       if (drag.mode === 'cross') this.crossAt(view, point(e));
+      if (drag.mode === 'box') {
+        this.box.c1 = this.pickClamped(view, ...point(e));
+        this.draw();
+      }
       if (drag.mode === 'pan') {
         const ratio = canvas.width / canvas.getBoundingClientRect().width;
         view.pan = [drag.pan[0] + dx * ratio, drag.pan[1] + dy * ratio];
@@ -333,6 +389,7 @@ export class Viewer {
       }
     });
     const end = () => {
+      if (drag?.mode === 'box' && this.box) this.callbacks.onBox?.(view.name, this.box.c0, this.box.c1);
       drag = null;
     };
     canvas.addEventListener('pointerup', end);

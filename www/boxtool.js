@@ -1,0 +1,260 @@
+// The Box (MedSAM) tool: drag a box on any view and LiteMedSAM (medsam-worker.js) segments the
+// object on that slice; more boxes on the same slice reuse its cached embedding (decoder only).
+// Each object gets its own label value, name and colour; Accept keeps it and starts the next,
+// Undo removes the last. "Propagate through the volume" walks the box outwards slice by slice.
+import { defaultColour } from './palette.js';
+
+const $ = (id) => document.getElementById(id);
+const hex = (rgb) => '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
+const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));
+
+/**
+ * `getScan()` → {source, info} of the open scan; `getValues()` → the overlay's label values or
+ * null; `getWindow()` → {lo, hi, percentiles}; `showValues(values, objects, removed)` draws them.
+ */
+export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues, onError }) {
+  let worker = null;
+  let loadedSource = null;
+  let nextId = 1;
+  const pending = new Map();
+  const objects = []; // {value, name, rgb, snapshot, accepted}
+  let last = null; // the last box: {axis, index, box, lo, hi, percentiles}
+  let busy = false;
+
+  function startWorker() {
+    worker = new Worker(new URL('./medsam-worker.js', import.meta.url), { type: 'module' });
+    loadedSource = null;
+    worker.onmessage = ({ data }) => {
+      const entry = pending.get(data.id);
+      if (!entry) return;
+      if (data.type === 'progress') return entry.progress?.(data.done, data.most);
+      pending.delete(data.id);
+      if (data.ok) entry.resolve(data);
+      else entry.reject(new Error(data.error));
+    };
+    worker.onerror = (e) => {
+      for (const { reject } of pending.values()) reject(new Error(e.message || 'the MedSAM worker stopped (out of memory?)'));
+      pending.clear();
+      worker = null;
+    };
+  }
+
+  function ask(message, transfer = [], progress = null) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject, progress });
+      worker.postMessage({ id, ...message }, transfer);
+    });
+  }
+
+  async function fetchBytes(path) {
+    const response = await fetch(path);
+    if (!response.ok) throw new Error(`${path}: the server answered ${response.status}`);
+    return response.arrayBuffer();
+  }
+
+  /** A worker holding the model and the open scan. */
+  async function ready(source) {
+    if (worker && loadedSource === source) return;
+    if (!worker) startWorker();
+    $('medsam-result').textContent = 'loading MedSAM…';
+    const manifest = await (await fetch('models/litemedsam/medsam.json')).json();
+    const [encoder, decoder] = await Promise.all([manifest.encoder, manifest.decoder].map((f) => fetchBytes(`models/litemedsam/${f.path}`)));
+    const scan = source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
+    await ask({ type: 'load', scan, manifest, encoder, decoder }, [encoder, decoder, ...(scan.pair ?? [scan.bytes])]);
+    loadedSource = source;
+  }
+
+  /** The object new masks go to: the current one, or a new one after Accept. */
+  function currentObject(info) {
+    const open = objects.at(-1);
+    if (open && !open.accepted) return open;
+    const values = getValues() ?? new Uint16Array(info.dims.slice(0, 3).reduce((a, b) => a * b, 1));
+    let top = 0;
+    for (let i = 0; i < values.length; i++) if (values[i] > top) top = values[i];
+    const value = Math.max(top, ...objects.map((o) => o.value)) + 1;
+    const object = {
+      value,
+      name: $('object-name').value.trim() || `object ${value}`,
+      rgb: rgbOf($('object-colour').value),
+      snapshot: values.slice(),
+      values,
+      accepted: false,
+    };
+    objects.push(object);
+    return object;
+  }
+
+  function strides(dims) {
+    return [1, dims[0], dims[0] * dims[1]];
+  }
+
+  /** Writes a rows × cols slice mask into the object's values (earlier masks on that slice go). */
+  function writeSlice(object, dims, axis, index, mask) {
+    const [a, b] = [0, 1, 2].filter((x) => x !== axis);
+    const s = strides(dims);
+    const { values, snapshot, value } = object;
+    let m = 0;
+    for (let r = 0; r < dims[a]; r++) {
+      const base = index * s[axis] + r * s[a];
+      for (let c = 0; c < dims[b]; c++, m++) {
+        const i = base + c * s[b];
+        values[i] = mask[m] ? value : snapshot[i];
+      }
+    }
+  }
+
+  function show() {
+    const object = objects.at(-1);
+    showValues(object ? object.values : getValues(), objects, removed);
+    $('accept-object').disabled = !object || object.accepted;
+    $('undo-object').disabled = !object;
+    $('propagate').disabled = !last;
+  }
+  const removed = [];
+
+  async function onBox(viewName, c0, c1) {
+    const { source, info } = getScan();
+    if (!source || busy) return;
+    const axis = viewer.volume.grid.perm[viewer.views[viewName].spec.fixed];
+    const [v0, v1] = [viewer.voxelOf(c0), viewer.voxelOf(c1)];
+    const [a, b] = [0, 1, 2].filter((x) => x !== axis);
+    const box = [Math.min(v0[b], v1[b]), Math.min(v0[a], v1[a]), Math.max(v0[b], v1[b]), Math.max(v0[a], v1[a])];
+    await segmentBox({ axis, index: v0[axis], box, source, info });
+  }
+
+  async function segmentBox({ axis, index, box, source, info }) {
+    busy = true;
+    const started = performance.now();
+    try {
+      await ready(source);
+      const { lo, hi, percentiles } = getWindow();
+      const dims = info.dims.slice(0, 3);
+      $('medsam-result').textContent = 'segmenting…';
+      const count = $('medsam-prefetch').checked ? dims[axis] : 0; // 0: no encoding ahead
+      const reply = await ask({ type: 'segment', axis, index, lo, hi, percentiles, box, count });
+      if (getScan().source !== source) return;
+      const object = currentObject(info);
+      writeSlice(object, dims, axis, index, reply.mask);
+      last = { axis, index, box, lo, hi, percentiles, dims };
+      if (!$('propagate-first').dataset.axis || Number($('propagate-first').dataset.axis) !== axis) {
+        Object.assign($('propagate-first'), { value: 0, max: dims[axis] - 1 });
+        Object.assign($('propagate-last'), { value: dims[axis] - 1, max: dims[axis] - 1 });
+        $('propagate-first').dataset.axis = axis;
+      }
+      show();
+      const total = performance.now() - started;
+      const what = reply.encoded ? 'decoder only' : 'encoder + decoder';
+      $('medsam-result').textContent = `${object.name}: slice ${index} of axis ${axis} in ${reply.ms.toFixed(0)} ms (${what}; ${total.toFixed(0)} ms box → overlay)`;
+      const body = document.body.dataset;
+      body.medsamMs = reply.ms.toFixed(1);
+      body.medsamTotalMs = total.toFixed(1);
+      body.medsamEncoded = reply.encoded ? '1' : '0';
+      body.medsamBoxes = String(Number(body.medsamBoxes ?? 0) + 1);
+    } catch (e) {
+      $('medsam-result').textContent = '';
+      onError(`MedSAM failed: ${e.message}`);
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function propagate() {
+    if (!last || busy) return;
+    const { source, info } = getScan();
+    if (loadedSource !== source) return onError('Draw the box again on this scan first.');
+    const { axis, index, box, lo, hi, percentiles, dims } = last;
+    const clamp = (v) => Math.max(0, Math.min(dims[axis] - 1, Math.round(Number(v))));
+    const first = Math.min(clamp($('propagate-first').value), index);
+    const lastSlice = Math.max(clamp($('propagate-last').value), index);
+    busy = true;
+    $('propagate').disabled = true;
+    $('cancel-propagate').hidden = false;
+    $('propagate-progress').hidden = false;
+    const progress = (done, most) => {
+      $('propagate-progress').querySelector('progress').value = most ? done / most : 0;
+      $('propagate-stage').textContent = `${done} of ${most} slices`;
+    };
+    progress(0, lastSlice - first + 1);
+    try {
+      const reply = await ask({ type: 'propagate', axis, index, lo, hi, percentiles, box, first, last: lastSlice }, [], progress);
+      const object = currentObject(info);
+      const { values, snapshot, value } = object;
+      for (let i = 0; i < values.length; i++) values[i] = reply.mask[i] ? value : snapshot[i];
+      show();
+      $('medsam-result').textContent = `${object.name}: slices ${first}–${lastSlice} in ${(reply.ms / 1000).toFixed(1)} s`;
+      document.body.dataset.medsamPropagated = String(lastSlice - first + 1);
+    } catch (e) {
+      if (!/cancelled/.test(e.message)) onError(`MedSAM propagation failed: ${e.message}`);
+    } finally {
+      busy = false;
+      $('propagate').disabled = false;
+      $('cancel-propagate').hidden = true;
+      $('propagate-progress').hidden = true;
+    }
+  }
+
+  function cancel() {
+    // The wasm call cannot be interrupted from outside: stop the worker (its embeddings go too).
+    worker?.terminate();
+    worker = null;
+    loadedSource = null;
+    for (const { reject } of pending.values()) reject(new Error('cancelled'));
+    pending.clear();
+    $('medsam-result').textContent = 'Cancelled.';
+  }
+
+  function nextObjectFields() {
+    const n = Math.max(0, ...objects.map((o) => o.value)) + 1;
+    $('object-name').value = `object ${n}`;
+    $('object-colour').value = hex(defaultColour(n));
+  }
+
+  $('box-tool').addEventListener('change', (e) => viewer.setBoxTool(e.target.checked));
+  $('accept-object').addEventListener('click', () => {
+    const object = objects.at(-1);
+    if (!object) return;
+    object.accepted = true;
+    nextObjectFields();
+    viewer.setBoxTool(viewer.boxTool); // drops the drawn box
+    show();
+  });
+  $('undo-object').addEventListener('click', () => {
+    const object = objects.pop();
+    if (!object) return;
+    object.values.set(object.snapshot);
+    removed.push(object.value);
+    showValues(object.values, objects, removed);
+    last = null;
+    nextObjectFields();
+    show();
+  });
+  for (const id of ['object-name', 'object-colour']) {
+    $(id).addEventListener('change', () => {
+      const object = objects.at(-1);
+      if (!object || object.accepted) return;
+      object.name = $('object-name').value.trim() || object.name;
+      object.rgb = rgbOf($('object-colour').value);
+      show();
+    });
+  }
+  $('propagate').addEventListener('click', propagate);
+  $('cancel-propagate').addEventListener('click', cancel);
+  nextObjectFields();
+
+  return {
+    onBox,
+    /** Forgets objects of a scan that is no longer open. */
+    reset() {
+      objects.length = 0;
+      removed.length = 0;
+      last = null;
+      nextObjectFields();
+      $('accept-object').disabled = true;
+      $('undo-object').disabled = true;
+      $('propagate').disabled = true;
+    },
+    /** For tests and scripts: the box [x0, y0, x1, y1] (voxel columns, rows) on slice `index` across `axis`. */
+    segmentBox: (axis, index, box) => segmentBox({ axis, index, box, ...getScan() }),
+  };
+}

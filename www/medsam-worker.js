@@ -1,0 +1,72 @@
+// A Web Worker holding one MedSAM session (LiteMedSAM in wasm) and the open scan: slice
+// embeddings stay cached here, so each new box on an encoded slice costs only the decoder.
+// Cancel of a propagation terminates it (the page starts a fresh one on the next box).
+// In: {type: 'load', scan: {bytes} | {pair}, manifest, encoder, decoder}
+//     {type: 'segment', id, axis, index, lo, hi, percentiles, box}
+//     {type: 'propagate', id, axis, index, lo, hi, percentiles, box, first, last}
+// Out: {id, ok: true, …} or {id, ok: false, error}; {type: 'progress', done, most} while propagating.
+import init, { MedSamSession, Scan } from './pkg/medseg.js';
+
+let session = null;
+let scan = null;
+let prefetch = null; // the idle-time encoding of neighbouring slices
+let timer = null;
+
+function scheduleNeighbours({ axis, index, lo, hi, percentiles }, count) {
+  // Encode the slices next to the last box once the worker has been idle a moment.
+  prefetch = [1, -1, 2, -2].map((d) => index + d).filter((i) => i >= 0 && i < count);
+  const step = () => {
+    const next = prefetch?.shift();
+    if (next === undefined) return;
+    try {
+      if (!session.isEncoded(axis, next, lo, hi, percentiles)) session.encode(scan, axis, next, lo, hi, percentiles);
+    } catch {
+      return; // prefetching is only a help
+    }
+    timer = setTimeout(step, 50);
+  };
+  timer = setTimeout(step, 1500);
+}
+
+self.onmessage = async ({ data }) => {
+  clearTimeout(timer);
+  prefetch = null;
+  const { id } = data;
+  try {
+    await init();
+    if (data.type === 'load') {
+      session = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
+      scan = data.scan.pair
+        ? Scan.fromPair(new Uint8Array(data.scan.pair[0]), new Uint8Array(data.scan.pair[1]))
+        : Scan.fromBytes(new Uint8Array(data.scan.bytes));
+      self.postMessage({ id, ok: true });
+      return;
+    }
+    const { axis, index, lo, hi, percentiles } = data;
+    const box = new Float32Array(data.box);
+    if (data.type === 'segment') {
+      const encoded = session.isEncoded(axis, index, lo, hi, percentiles);
+      const started = performance.now();
+      const mask = session.segment(scan, axis, index, lo, hi, percentiles, box);
+      const ms = performance.now() - started;
+      self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+      if (data.count) scheduleNeighbours(data, data.count);
+      return;
+    }
+    if (data.type === 'propagate') {
+      const started = performance.now();
+      const progress = (done, most) => {
+        self.postMessage({ type: 'progress', id, done, most });
+        return true;
+      };
+      const mask = session.propagate(scan, axis, index, lo, hi, percentiles, box, data.first, data.last, progress);
+      self.postMessage({ id, ok: true, mask, ms: performance.now() - started }, [mask.buffer]);
+      return;
+    }
+    throw new Error(`unknown request ${data.type}`);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const outOfMemory = /unreachable|out of memory|allocation/i.test(message) || e instanceof RangeError;
+    self.postMessage({ id, ok: false, error: outOfMemory ? 'the browser ran out of memory for MedSAM (WebAssembly can use at most 4 GB)' : message });
+  }
+};
