@@ -123,3 +123,32 @@ test('a box on the liver gives the CLI mask, and a second box costs only the dec
   await page.click('#undo-object');
   assert.deepEqual(await page.$$eval('#label-table tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent.trim())), []);
 });
+
+test('Propagate through the volume fills the chosen slices with progress, and Cancel stops it', async (t) => {
+  if (skipWithoutData(t)) return;
+  const box = boundingBox(readNifti(SEG), LIVER, K);
+  await dragBox(box); // the slice is encoded already: decoder only
+  assert.equal(await page.inputValue('#propagate-last'), '111', 'the range defaults to the whole axis');
+  await page.fill('#propagate-first', String(K - 1));
+  await page.fill('#propagate-last', String(K + 1));
+  await page.click('#propagate');
+  await page.waitForSelector('#propagate-progress:not([hidden])');
+  await page.waitForFunction(() => document.body.dataset.medsamPropagated === '3', null, { timeout: 300_000 });
+  const perSlice = await page.evaluate(([k]) => {
+    const { values } = window.medsegViewer.overlay;
+    const plane = 122 * 101;
+    return [k - 1, k, k + 1].map((s) => values.subarray(s * plane, (s + 1) * plane).reduce((n, v) => n + (v ? 1 : 0), 0));
+  }, [K]);
+  assert.ok(perSlice.every((n) => n > 100), `each slice of the range has the liver: ${perSlice}`);
+  assert.equal(await page.evaluate(() => window.medsegViewer.overlay.values.reduce((n, v) => n + (v ? 1 : 0), 0)), perSlice.reduce((a, b) => a + b));
+
+  // The whole axis would take minutes: Cancel stops it and leaves the page usable.
+  await page.fill('#propagate-first', '0');
+  await page.fill('#propagate-last', '111');
+  await page.click('#propagate');
+  await page.waitForSelector('#cancel-propagate:not([hidden])');
+  await page.click('#cancel-propagate');
+  await page.waitForFunction(() => document.getElementById('medsam-result').textContent === 'Cancelled.');
+  assert.equal(await page.isHidden('#propagate-progress'), true);
+  assert.equal(await page.isEnabled('#propagate'), true);
+});
