@@ -1,5 +1,6 @@
 // Browser peer benchmark (not a test): onnxruntime-web, wasm, 1 thread, in the same Chromium the
-// page runs in. Usage: node bench_ort.mjs DIR_WITH_ONNX D H W MODEL...
+// page runs in. Usage: [RUNS=3] node bench_ort.mjs DIR_WITH_ONNX D H W MODEL...
+// (RUNS runs of one session on the same input, median; 1 by default)
 import { join, resolve } from 'node:path';
 import { launch, serve, ROOT } from './harness.mjs';
 
@@ -9,14 +10,16 @@ const server = await serve([
   ['/node_modules/', join(ROOT, 'tests/e2e/node_modules')],
   ['/onnx/', resolve(dir)],
 ]);
+const runs = Number(process.env.RUNS ?? 1);
 const browser = await launch();
 for (const model of models) {
   const page = await browser.newPage();
   await page.goto(`${server.origin}/bench/ort.html`);
   await page.waitForFunction(() => window.runOrt);
   try {
-    const r = await page.evaluate(([url, dims]) => window.runOrt(url, dims), [`/onnx/${model}.onnx`, [1, 1, +d, +h, +w]]);
-    console.log(`${model} [1,1,${d},${h},${w}]: onnxruntime-web (wasm, 1 thread) ${r.seconds.toFixed(1)} s`);
+    const r = await page.evaluate(([url, dims, runs]) => window.runOrt(url, dims, runs), [`/onnx/${model}.onnx`, [1, 1, +d, +h, +w], runs]);
+    const of = runs > 1 ? ` (median of ${runs}: ${r.all.map((s) => s.toFixed(1)).join(', ')})` : '';
+    console.log(`${model} [1,1,${d},${h},${w}]: onnxruntime-web (wasm, 1 thread) ${r.seconds.toFixed(1)} s${of}`);
   } catch (e) {
     console.log(`${model}: onnxruntime-web failed: ${e.message.split('\n')[0]}`);
   }
