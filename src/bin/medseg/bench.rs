@@ -1,24 +1,32 @@
-//! `medseg bench`: per-stage decode times (median of several runs) and peak memory.
+//! `medseg bench`: per-stage decode times (median of several runs) and peak memory; with
+//! `--medsam`, MedSAM's encoder and decoder times per slice.
 
 use std::time::Instant;
 
+use medseg::medsam::image::{Image, Window};
 use medseg::volume::{read_nifti, ReadLimits};
 
-/// Runs the decode benchmark on each file.
+/// Runs the decode benchmark on each file (or the MedSAM one with `--medsam`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut runs = 7usize;
     let mut files = Vec::new();
+    let mut medsam = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         if arg == "--runs" {
             let n = it.next().ok_or("--runs needs a number")?;
             runs = n.parse().map_err(|_| format!("--runs expects a positive number, got {n:?}"))?;
+        } else if arg == "--medsam" {
+            medsam = true;
         } else {
             files.push(arg);
         }
     }
     if files.is_empty() || runs == 0 {
-        return Err("usage: medseg bench [--runs N] FILE...".into());
+        return Err("usage: medseg bench [--runs N] [--medsam] FILE...".into());
+    }
+    if medsam {
+        return medsam_bench(&files, runs);
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -44,6 +52,39 @@ pub fn run(args: &[String]) -> Result<(), String> {
             median(&mut read_ms),
             median(&mut decode_ms),
             median(&mut f32_ms),
+            peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}"))
+        );
+    }
+    Ok(())
+}
+
+/// MedSAM on the middle axial slice of each scan (CT soft-tissue window): encoder and decoder
+/// (a centred box of half the slice) medians.
+fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
+    let model = crate::medsam::load()?;
+    println!("{:<40} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB");
+    for path in files {
+        let scan = crate::open_scan(path)?;
+        let index = scan.shape3()[2] / 2;
+        let image = Image::slice_of(&scan, 2, index).ok_or("the scan has no axial slice")?;
+        let unit = image.to_unit(Window::Range { lo: -160.0, hi: 240.0 });
+        let prompt = [unit.cols as f32 / 4.0, unit.rows as f32 / 4.0, unit.cols as f32 * 0.75, unit.rows as f32 * 0.75];
+        let (mut encode_ms, mut decode_ms) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let embedding = model.encode(std::slice::from_ref(&unit)).map_err(|e| e.to_string())?;
+            let t1 = Instant::now();
+            std::hint::black_box(model.decode(&embedding, prompt).map_err(|e| e.to_string())?);
+            let t2 = Instant::now();
+            encode_ms.push(ms(t1 - t0));
+            decode_ms.push(ms(t2 - t1));
+        }
+        let name =
+            std::path::Path::new(path.as_str()).file_name().map_or(path.to_string(), |n| n.to_string_lossy().into());
+        println!(
+            "{name:<40} {:>12.1} {:>12.1} {:>12}",
+            median(&mut encode_ms),
+            median(&mut decode_ms),
             peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}"))
         );
     }

@@ -24,6 +24,7 @@ usage:
                                   MedSAM: the object in a box (on a slice, or through the volume)
   medseg compare A B              same grid, affine (max difference) and voxels? exit 1 if not
   medseg bench [--runs N] FILE... decode benchmark: median ms per stage, peak memory
+  medseg bench --medsam [--runs N] SCAN...  MedSAM encoder/decoder ms per slice
   medseg help                     this text
 ";
 

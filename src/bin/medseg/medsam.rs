@@ -27,7 +27,8 @@ fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/litemedsam")
 }
 
-fn load() -> Result<MedSam, String> {
+/// The committed LiteMedSAM, checked against `medsam.json`.
+pub fn load() -> Result<MedSam, String> {
     let dir = model_dir();
     let read = |name: &str| {
         std::fs::read(dir.join(name)).map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
