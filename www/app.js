@@ -5,6 +5,7 @@ import { defaultColour } from './palette.js';
 import { loadCatalog, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
+import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,7 +30,10 @@ function call(type, args = {}, transfer = []) {
 
 const CT_PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
 
-/** What is loaded: the scan's info, name and original bytes, the automatic window, the overlay. */
+/**
+ * What is loaded: the scan's info, name and original bytes ({bytes} | {pair}; a 2D picture adds
+ * picture: {rgba, width, height}), the automatic window, the overlay.
+ */
 const state = { info: null, name: '', source: null, auto: null, overlay: null };
 
 const viewer = new Viewer($('viewer'), {
@@ -94,9 +98,19 @@ async function openScan(fileList, startedAt = performance.now()) {
   const files = [...fileList];
   setBusy(true);
   try {
-    const read = await readFiles(files);
-    const name = read.map((f) => f.name).join(' + ');
-    const source = sourceOf(read);
+    let read;
+    let source;
+    if (files.length === 1 && isPicture(files[0])) {
+      // A PNG or JPEG: decoded by the browser, shown as a one-slice scan (NIfTI built here).
+      const picture = await decodePicture(files[0]);
+      const bytes = pictureNifti(picture);
+      read = [{ name: `${files[0].name}.nii`, bytes }];
+      source = { bytes: bytes.slice(0), picture };
+    } else {
+      read = await readFiles(files);
+      source = sourceOf(read);
+    }
+    const name = files.map((f) => f.name).join(' + ');
     const reply = await call('open', { files: read }, read.map((f) => f.bytes));
     clearMessage();
     state.source = source;
@@ -142,11 +156,33 @@ function showScan(name, { info, data, auto }) {
   $('volume-index').value = 0;
   $('volume-count').textContent = `of 0–${volumes - 1}`;
   for (const el of document.querySelectorAll('.needs-scan, .needs-scan input, #cursor-voxel')) el.disabled = false;
+  showPictureMode(!!state.source?.picture);
   viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
   showEdgeLetters();
   $('window-preset').value = looksCt(info) ? 'ct-soft' : 'auto';
   applyPreset();
   showOverlay();
+}
+
+/**
+ * A picture shows alone (the axial view) in neurological convention, so that its column x runs
+ * left to right and row y top to bottom; the convention chosen before comes back for the next scan.
+ */
+let conventionBeforePicture = null;
+function showPictureMode(on) {
+  $('save-mask-png').hidden = !on;
+  document.body.dataset.picture = on ? '1' : '';
+  if (on) {
+    conventionBeforePicture ??= $('convention').value;
+    $('convention').value = 'neurological';
+    viewer.setNeurological(true);
+    $('layout').value = 'axial';
+    viewer.setLayout('axial');
+  } else if (conventionBeforePicture !== null) {
+    $('convention').value = conventionBeforePicture;
+    viewer.setNeurological(conventionBeforePicture === 'neurological');
+    conventionBeforePicture = null;
+  }
 }
 
 function looksCt(info) {
@@ -260,7 +296,7 @@ function download(blob, name) {
 }
 
 function baseName() {
-  return state.name.split(' + ')[0].replace(/\.(nii|hdr|img)(\.gz)?$/i, '') || 'scan';
+  return state.name.split(' + ')[0].replace(/\.(nii|hdr|img)(\.gz)?$|\.(png|jpe?g)$/i, '') || 'scan';
 }
 
 async function saveOverlay() {
@@ -272,6 +308,16 @@ async function saveOverlay() {
     download(new Blob([JSON.stringify({ labels }, null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
   } catch (e) {
     showError(`Could not save the label map: ${e.message}`);
+  }
+}
+
+/** The overlay of an open picture as a PNG mask: 0 outside, 255 inside, the picture's size. */
+async function saveMaskPng() {
+  try {
+    const { width, height } = state.source.picture;
+    download(await maskPng(state.overlay.values, width, height), `${baseName()}_mask.png`);
+  } catch (e) {
+    showError(`Could not save the mask: ${e.message}`);
   }
 }
 
@@ -348,6 +394,7 @@ $('open-overlay').addEventListener('change', (e) => {
 });
 $('load-sample').addEventListener('click', () => openUrl(new URL('sample/mni152_t1.nii.gz', location.href)));
 $('save-overlay').addEventListener('click', saveOverlay);
+$('save-mask-png').addEventListener('click', saveMaskPng);
 $('save-png').addEventListener('click', () => viewer.snapshot().toBlob((b) => download(b, `${baseName()}_view.png`), 'image/png'));
 $('layout').addEventListener('change', (e) => viewer.setLayout(e.target.value));
 $('convention').addEventListener('change', (e) => {

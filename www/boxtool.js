@@ -60,8 +60,13 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
     $('medsam-result').textContent = 'loading MedSAM…';
     const manifest = await (await fetch('models/litemedsam/medsam.json')).json();
     const [encoder, decoder] = await Promise.all([manifest.encoder, manifest.decoder].map((f) => fetchBytes(`models/litemedsam/${f.path}`)));
-    const scan = source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
-    await ask({ type: 'load', scan, manifest, encoder, decoder }, [encoder, decoder, ...(scan.pair ?? [scan.bytes])]);
+    // A 2D picture goes as its RGBA pixels (encodePicture); a scan as its file's bytes.
+    const { picture } = source;
+    const scan = picture
+      ? { picture: { rgba: picture.rgba.slice(0), width: picture.width, height: picture.height } }
+      : source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
+    const transfer = picture ? [scan.picture.rgba.buffer] : scan.pair ?? [scan.bytes];
+    await ask({ type: 'load', scan, manifest, encoder, decoder }, [encoder, decoder, ...transfer]);
     loadedSource = source;
   }
 
@@ -119,7 +124,11 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
     const axis = viewer.volume.grid.perm[viewer.views[viewName].spec.fixed];
     const [v0, v1] = [viewer.voxelOf(c0), viewer.voxelOf(c1)];
     const [a, b] = [0, 1, 2].filter((x) => x !== axis);
-    const box = [Math.min(v0[b], v1[b]), Math.min(v0[a], v1[a]), Math.max(v0[b], v1[b]), Math.max(v0[a], v1[a])];
+    // A picture's box is in picture pixels (x = column = voxel i, y = row = j); a scan slice's
+    // columns run along its second in-plane axis.
+    const [x, y] = source.picture ? [a, b] : [b, a];
+    if (source.picture && axis !== 2) return;
+    const box = [Math.min(v0[x], v1[x]), Math.min(v0[y], v1[y]), Math.max(v0[x], v1[x]), Math.max(v0[y], v1[y])];
     await segmentBox({ axis, index: v0[axis], box, source, info });
   }
 
@@ -132,11 +141,17 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       const dims = info.dims.slice(0, 3);
       $('medsam-result').textContent = 'segmenting…';
       const count = $('medsam-prefetch').checked ? dims[axis] : 0; // 0: no encoding ahead
-      const reply = await ask({ type: 'segment', axis, index, lo, hi, percentiles, box, count });
+      const reply = await ask({ type: 'segment', axis, index, lo, hi, percentiles, box, count: source.picture ? 0 : count });
       if (getScan().source !== source) return;
       const object = currentObject(info);
-      writeSlice(object, dims, axis, index, reply.mask);
-      last = { axis, index, box, lo, hi, percentiles, dims };
+      if (source.picture) {
+        // Row by row with x fastest: the one-slice label volume's own order.
+        const { values, snapshot, value } = object;
+        for (let i = 0; i < values.length; i++) values[i] = reply.mask[i] ? value : snapshot[i];
+      } else {
+        writeSlice(object, dims, axis, index, reply.mask);
+      }
+      last = source.picture ? null : { axis, index, box, lo, hi, percentiles, dims };
       if (!$('propagate-first').dataset.axis || Number($('propagate-first').dataset.axis) !== axis) {
         Object.assign($('propagate-first'), { value: 0, max: dims[axis] - 1 });
         Object.assign($('propagate-last'), { value: dims[axis] - 1, max: dims[axis] - 1 });
@@ -145,7 +160,8 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       show();
       const total = performance.now() - started;
       const what = reply.encoded ? 'decoder only' : 'encoder + decoder';
-      $('medsam-result').textContent = `${object.name}: slice ${index} of axis ${axis} in ${reply.ms.toFixed(0)} ms (${what}; ${total.toFixed(0)} ms box → overlay)`;
+      const where = source.picture ? 'the picture' : `slice ${index} of axis ${axis}`;
+      $('medsam-result').textContent = `${object.name}: ${where} in ${reply.ms.toFixed(0)} ms (${what}; ${total.toFixed(0)} ms box → overlay)`;
       const body = document.body.dataset;
       body.medsamMs = reply.ms.toFixed(1);
       body.medsamTotalMs = total.toFixed(1);

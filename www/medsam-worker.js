@@ -1,7 +1,7 @@
 // A Web Worker holding one MedSAM session (LiteMedSAM in wasm) and the open scan: slice
 // embeddings stay cached here, so each new box on an encoded slice costs only the decoder.
 // Cancel of a propagation terminates it (the page starts a fresh one on the next box).
-// In: {type: 'load', scan: {bytes} | {pair}, manifest, encoder, decoder}
+// In: {type: 'load', scan: {bytes} | {pair} | {picture: {rgba, width, height}}, manifest, encoder, decoder}
 //     {type: 'segment', id, axis, index, lo, hi, percentiles, box}
 //     {type: 'propagate', id, axis, index, lo, hi, percentiles, box, first, last}
 // Out: {id, ok: true, …} or {id, ok: false, error}; {type: 'progress', done, most} while propagating.
@@ -9,6 +9,7 @@ import init, { MedSamSession, Scan } from './pkg/medseg.js';
 
 let session = null;
 let scan = null;
+let picture = null; // a 2D picture instead of a scan: {rgba, width, height, encoded}
 let prefetch = null; // the idle-time encoding of neighbouring slices
 let timer = null;
 
@@ -36,7 +37,8 @@ self.onmessage = async ({ data }) => {
     await init();
     if (data.type === 'load') {
       session = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
-      scan = data.scan.pair
+      picture = data.scan.picture ? { ...data.scan.picture, rgba: new Uint8Array(data.scan.picture.rgba), encoded: false } : null;
+      scan = picture ? null : data.scan.pair
         ? Scan.fromPair(new Uint8Array(data.scan.pair[0]), new Uint8Array(data.scan.pair[1]))
         : Scan.fromBytes(new Uint8Array(data.scan.bytes));
       self.postMessage({ id, ok: true });
@@ -44,6 +46,19 @@ self.onmessage = async ({ data }) => {
     }
     const { axis, index, lo, hi, percentiles } = data;
     const box = new Float32Array(data.box);
+    if (data.type === 'segment' && picture) {
+      // The whole picture is one slice: encoded once (encodePicture), then decoder only.
+      const encoded = picture.encoded;
+      const started = performance.now();
+      if (!encoded) {
+        session.encodePicture(picture.rgba, picture.width, picture.height);
+        picture.encoded = true;
+      }
+      const mask = session.segmentPicture(box);
+      const ms = performance.now() - started;
+      self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+      return;
+    }
     if (data.type === 'segment') {
       const encoded = session.isEncoded(axis, index, lo, hi, percentiles);
       const started = performance.now();
