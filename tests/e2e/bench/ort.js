@@ -1,6 +1,7 @@
 // Peer benchmark: onnxruntime-web (wasm backend, 1 thread) on an ONNX model;
 // window.runOrt(url, dims, runs = 1) resolves to {seconds (the median), all (every run's seconds),
-// outputDims} for `runs` runs of one session on the same random input.
+// outputDims} for `runs` runs of one session on the same random input. `dims` is one input's
+// dims, or a list of dims, one per model input in order.
 import * as ort from '/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 ort.env.wasm.numThreads = 1;
@@ -8,15 +9,18 @@ ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
 
 window.runOrt = async (url, dims, runs = 1) => {
   const session = await ort.InferenceSession.create(url, { executionProviders: ['wasm'] });
-  const n = dims.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = Math.random();
-  const input = new ort.Tensor('float32', data, dims);
+  const shapes = Array.isArray(dims[0]) ? dims : [dims];
+  const feeds = {};
+  shapes.forEach((shape, i) => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let j = 0; j < data.length; j++) data[j] = Math.random();
+    feeds[session.inputNames[i]] = new ort.Tensor('float32', data, shape);
+  });
   const all = [];
   let outputDims;
   for (let run = 0; run < runs; run++) {
     const started = performance.now();
-    const out = await session.run({ [session.inputNames[0]]: input });
+    const out = await session.run(feeds);
     all.push((performance.now() - started) / 1000);
     outputDims = out[session.outputNames[0]].dims;
     for (const tensor of Object.values(out)) tensor.dispose?.();

@@ -1,0 +1,32 @@
+// Browser peer benchmark (not a test): LiteMedSAM's encoder and decoder in onnxruntime-web (wasm,
+// 1 thread) in the same Chromium the page runs in, the same ONNX files the page runs.
+// Usage: [RUNS=5] node bench_ort_medsam.mjs
+import { join } from 'node:path';
+import { launch, serve, ROOT } from './harness.mjs';
+
+const server = await serve([
+  ['/bench/', join(ROOT, 'tests/e2e/bench')],
+  ['/node_modules/', join(ROOT, 'tests/e2e/node_modules')],
+  ['/onnx/', join(ROOT, 'models/litemedsam')],
+]);
+const runs = Number(process.env.RUNS ?? 5);
+const browser = await launch();
+const parts = [
+  ['litemedsam_encoder', [[1, 3, 256, 256]]],
+  ['litemedsam_decoder', [[1, 256, 64, 64], [1, 1, 4]]],
+];
+for (const [model, dims] of parts) {
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/bench/ort.html`);
+  await page.waitForFunction(() => window.runOrt);
+  try {
+    const r = await page.evaluate(([url, dims, runs]) => window.runOrt(url, dims, runs), [`/onnx/${model}.onnx`, dims, runs]);
+    const all = r.all.map((s) => (s * 1000).toFixed(0)).join(', ');
+    console.log(`${model}: onnxruntime-web (wasm, 1 thread) median ${(r.seconds * 1000).toFixed(0)} ms of ${runs} (${all})`);
+  } catch (e) {
+    console.log(`${model}: onnxruntime-web failed: ${e.message.split('\n')[0]}`);
+  }
+  await page.close();
+}
+await browser.close();
+await server.close();
