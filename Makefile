@@ -41,7 +41,7 @@ test-browser: web
 	cargo build --bin medseg
 	if [ -d ../shared/models/brainchop-tfjs ]; then \
 		$(CARGO_TARGET_DIR)/debug/medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae; fi
-	cd tests/e2e && MEDSEG_BIN=$(CARGO_TARGET_DIR)/debug/medseg npm test
+	cd tests/e2e && MEDSEG_BIN=$(CARGO_TARGET_DIR)/debug/medseg MEDSEG_MODELS=$(CURDIR)/models npm test
 
 ## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.
 fuzz:
