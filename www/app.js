@@ -1,6 +1,7 @@
 // The page: opening files, the worker conversation, the info panel, windowing, the label
 // overlay and saving. All decoding happens in worker.js; this thread only draws.
 import { Viewer } from './viewer.js';
+import { sourceOf } from './client.js';
 import { defaultColour } from './palette.js';
 import { loadCatalog, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
@@ -126,15 +127,6 @@ async function openScan(fileList, startedAt = performance.now()) {
   } finally {
     setBusy(false);
   }
-}
-
-/** A copy of the scan file's bytes (kept for running models): {bytes} or {pair: [hdr, img]}. */
-function sourceOf(read) {
-  const find = (re) => read.find((f) => re.test(f.name.toLowerCase()));
-  const hdr = find(/\.hdr(\.gz)?$/);
-  const img = find(/\.img(\.gz)?$/);
-  if (hdr && img) return { pair: [hdr.bytes.slice(0), img.bytes.slice(0)] };
-  return { bytes: (find(/\.nii(\.gz)?$/) ?? read[0]).bytes.slice(0) };
 }
 
 function showScan(name, { info, data, auto }) {

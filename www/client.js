@@ -1,5 +1,6 @@
-// Talking to the workers, for the embeddable element (medseg.js): the viewer's decoding worker
-// (worker.js) and one disposable segmentation worker per run (segment-worker.js).
+// Talking to the workers and handling scan files, shared by the page (app.js) and the embeddable
+// element (medseg.js): the decoding worker (worker.js), one disposable segmentation worker per run
+// (segment-worker.js), and the copy of a scan's bytes that models run on.
 
 /** The decoding worker: `call(type, args, transfer)` resolves with its reply or rejects with its error. */
 export class ScanWorker {
@@ -70,4 +71,13 @@ export function runModel(manifest, files, scan, onProgress) {
   const copy = scan.pair ? { pair: scan.pair.map((b) => b.slice(0)) } : { bytes: scan.bytes.slice(0) };
   worker.postMessage({ scan: copy, manifest, files }, [...files, ...(copy.pair ?? [copy.bytes])]);
   return { result, cancel: () => settle.reject(new Error('cancelled')) };
+}
+
+/** {bytes} or {pair: [hdr, img]}: a copy of the scan's original bytes, kept for running models. */
+export function sourceOf(read) {
+  const find = (re) => read.find((f) => re.test(f.name.toLowerCase()));
+  const hdr = find(/\.hdr(\.gz)?$/);
+  const img = find(/\.img(\.gz)?$/);
+  if (hdr && img) return { pair: [hdr.bytes.slice(0), img.bytes.slice(0)] };
+  return { bytes: (find(/\.nii(\.gz)?$/) ?? read[0]).bytes.slice(0) };
 }

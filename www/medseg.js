@@ -13,7 +13,7 @@
 // single-threaded, so no cross-origin isolation is needed.
 import { Viewer } from './viewer.js';
 import { defaultColour } from './palette.js';
-import { ScanWorker, loadCatalog, modelFiles, runModel } from './client.js';
+import { ScanWorker, loadCatalog, modelFiles, runModel, sourceOf } from './client.js';
 
 const PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
 const VIEWS = ['axial', 'coronal', 'sagittal'];
@@ -294,15 +294,6 @@ export class MedsegViewer extends HTMLElement {
     this.dispatchEvent(new CustomEvent('error', { detail: { message } }));
     return new Error(message);
   }
-}
-
-/** {bytes} or {pair: [hdr, img]}: a copy of the scan's original bytes, kept for running models. */
-function sourceOf(read) {
-  const find = (re) => read.find((f) => re.test(f.name.toLowerCase()));
-  const hdr = find(/\.hdr(\.gz)?$/);
-  const img = find(/\.img(\.gz)?$/);
-  if (hdr && img) return { pair: [hdr.bytes.slice(0), img.bytes.slice(0)] };
-  return { bytes: (find(/\.nii(\.gz)?$/) ?? read[0]).bytes.slice(0) };
 }
 
 function gzipped(buffer) {
