@@ -2,8 +2,8 @@
 
 use crate::volume::resample::Grid;
 
-/// Dice of the voxels equal to `a_label` in `a` and to `b_label` in `b`; 1 when both are empty.
-pub fn dice(a: &[u16], b: &[u16], label: u16) -> f64 {
+/// Dice of the voxels equal to `label` in `a` and in `b`; 1 when both are empty.
+pub fn dice<T: Copy + PartialEq>(a: &[T], b: &[T], label: T) -> f64 {
     let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
     for (&x, &y) in a.iter().zip(b) {
         let (ia, ib) = (x == label, y == label);

@@ -43,12 +43,15 @@ impl MedSamSession {
         self.picture = None;
     }
 
-    /// Keeps the slice encoder while `axis` and the window stay the same, else starts afresh.
-    fn slices(&mut self, axis: usize, window: Window) {
-        let same = self.slices.as_ref().is_some_and(|s| s.axis == axis && s.window == window);
-        if !same {
-            self.slices = Some(SliceEncoder::new(axis, window));
-        }
+    /// The model and the slice encoder for `axis` and this window: the one in use while they
+    /// stay the same, else a fresh one.
+    fn slices(&mut self, axis: usize, lo: f32, hi: f32, percentiles: bool) -> (&MedSam, &mut SliceEncoder) {
+        let window = window_of(lo, hi, percentiles);
+        let slices = match self.slices.take() {
+            Some(s) if s.axis == axis && s.window == window => s,
+            _ => SliceEncoder::new(axis, window),
+        };
+        (&self.medsam, self.slices.insert(slices))
     }
 
     /// True when slice `index` across `axis` is encoded with this window.
@@ -69,9 +72,8 @@ impl MedSamSession {
         hi: f32,
         percentiles: bool,
     ) -> Result<(), JsError> {
-        self.slices(axis, window_of(lo, hi, percentiles));
-        let slices = self.slices.as_mut().expect("set above");
-        slices.embedding(&self.medsam, &scan.volume, index)?;
+        let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
+        slices.embedding(medsam, &scan.volume, index)?;
         Ok(())
     }
 
@@ -89,9 +91,8 @@ impl MedSamSession {
         prompt: Vec<f32>,
     ) -> Result<Vec<u8>, JsError> {
         let prompt = box_of(&prompt)?;
-        self.slices(axis, window_of(lo, hi, percentiles));
-        let slices = self.slices.as_mut().expect("set above");
-        Ok(slices.segment(&self.medsam, &scan.volume, index, prompt)?.values)
+        let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
+        Ok(slices.segment(medsam, &scan.volume, index, prompt)?.values)
     }
 
     /// The 3D mask (x fastest) from a box on slice `index`, walking outwards within slices
@@ -111,10 +112,9 @@ impl MedSamSession {
         progress: &js_sys::Function,
     ) -> Result<Vec<u8>, JsError> {
         let prompt = box_of(&prompt)?;
-        self.slices(axis, window_of(lo, hi, percentiles));
-        let slices = self.slices.as_mut().expect("set above");
+        let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
         let volume =
-            slices.propagate(&self.medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
+            slices.propagate(medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
                 let answer = progress.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(most as u32));
                 !matches!(answer, Ok(v) if v == JsValue::FALSE)
             })?;

@@ -6,7 +6,8 @@ mod common;
 
 use medseg::medsam::image::Window;
 use medseg::medsam::propagate::SliceEncoder;
-use medseg::medsam::MedSam;
+use medseg::medsam::{Mask, MedSam};
+use medseg::metrics::dice;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
 
@@ -33,16 +34,6 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn dice(a: &[u8], b: &[u8]) -> f64 {
-    let both = a.iter().zip(b).filter(|(x, y)| **x != 0 && **y != 0).count();
-    let total = a.iter().filter(|x| **x != 0).count() + b.iter().filter(|y| **y != 0).count();
-    if total == 0 {
-        1.0
-    } else {
-        2.0 * both as f64 / total as f64
-    }
-}
-
 fn ct_and_labels() -> Option<(Volume, LabelMap)> {
     let scan = read_nifti(&common::read_shared("data/ct/example_ct.nii.gz")?, ReadLimits::default()).unwrap();
     let seg = read_nifti(&common::read_shared("data/ct/example_seg_fast_force_split.nii.gz")?, ReadLimits::default())
@@ -61,12 +52,8 @@ fn label_slice(labels: &LabelMap, label: u16, z: usize) -> Vec<u8> {
 
 /// `[x0, y0, x1, y1]` (columns j, rows i) of a slice mask.
 fn bbox(mask: &[u8], cols: usize) -> Option<[f32; 4]> {
-    let mut b = [usize::MAX, usize::MAX, 0, 0];
-    for (p, _) in mask.iter().enumerate().filter(|(_, &v)| v != 0) {
-        let (r, c) = (p / cols, p % cols);
-        b = [b[0].min(c), b[1].min(r), b[2].max(c), b[3].max(r)];
-    }
-    (b[0] != usize::MAX).then(|| b.map(|v| v as f32))
+    let mask = Mask { rows: mask.len() / cols, cols, values: mask.to_vec(), iou: 0.0 };
+    mask.bounding_box().map(|b| b.map(|v| v as f32))
 }
 
 #[test]
@@ -97,7 +84,7 @@ fn float_export_reproduces_the_reference_case_and_the_shipped_model_follows_it()
     let inside = |l: &[f32]| -> Vec<u8> {
         (0..256).flat_map(|r| (0..212).map(move |c| (r, c))).map(|(r, c)| u8::from(l[r * 256 + c] > 0.0)).collect()
     };
-    let d = dice(&inside(&shipped_logits), &inside(&reference_logits));
+    let d = dice(&inside(&shipped_logits), &inside(&reference_logits), 1);
     println!("shipped vs float mask Dice on case_liver: {d:.4}");
     assert!(d >= 0.97, "Dice {d}");
 }
@@ -115,7 +102,7 @@ fn boxes_on_the_largest_slice_of_six_organs_reach_mean_dice_089() {
         let z = (0..nz).max_by_key(|&z| label_slice(&labels, label, z).iter().filter(|v| **v != 0).count()).unwrap();
         let truth = label_slice(&labels, label, z);
         let mask = encoder.segment(&medsam, &scan, z, bbox(&truth, ny).unwrap()).unwrap();
-        let d = dice(&mask.values, &truth);
+        let d = dice(&mask.values, &truth, 1);
         println!("{name} (slice {z}): Dice {d:.4}, IoU estimate {:.3}", mask.iou);
         scores.push(d);
     }
@@ -145,7 +132,7 @@ fn propagating_one_box_through_the_volume_segments_liver_spleen_and_kidneys() {
             })
             .unwrap();
         let truth: Vec<u8> = labels.values.iter().map(|&v| u8::from(v == label)).collect();
-        let d = dice(&volume, &truth);
+        let d = dice(&volume, &truth, 1);
         println!("{name}: box on slice {middle}, 3D Dice {d:.4} over {calls} slices (label spans {})", slices.len());
         assert!(d >= bar, "{name}: 3D Dice {d}");
     }

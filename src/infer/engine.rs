@@ -11,6 +11,12 @@ use crate::models::ModelError;
 
 type Plan = TypedSimplePlan;
 
+/// An optimized plan with the input shapes it was made for.
+type CachedPlan = (Vec<Vec<usize>>, Arc<Plan>);
+
+/// Float32 values with their shape: one input or output of a network.
+pub type Shaped = (Vec<f32>, Vec<usize>);
+
 /// A parsed network with float32 inputs and outputs (segmentation networks have one input
 /// `[N, C, D, H, W]`; MedSAM's decoder has two).
 pub struct Network {
@@ -18,7 +24,7 @@ pub struct Network {
     /// The input dims the graph declares (`None` for a symbolic dim), when it declares them.
     declared_input: Option<Vec<Option<usize>>>,
     /// Optimized plans by input shapes (the last one used is kept).
-    plan: Mutex<Option<(Vec<Vec<usize>>, Arc<Plan>)>>,
+    plan: Mutex<Option<CachedPlan>>,
     /// The same network as plane-streamed stages, when it is a chain of convolutions.
     streamed: Option<Box<Streamed>>,
 }
@@ -123,9 +129,9 @@ impl Network {
     /// Runs the network on all its inputs `(values, shape)`; returns every output with its shape.
     pub fn run_all(
         &self,
-        inputs: Vec<(Vec<f32>, Vec<usize>)>,
+        inputs: Vec<Shaped>,
         progress: &mut dyn FnMut(f64) -> bool,
-    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, ModelError> {
+    ) -> Result<Vec<Shaped>, ModelError> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
         let mut tensors = TVec::new();
         for (values, shape) in inputs {

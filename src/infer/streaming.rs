@@ -32,6 +32,9 @@ const PER_VOXEL: &[&str] = &[
     "Clip",
 ];
 
+/// Receives each output plane (`[C_out][H][W]`) in order, with its channel count.
+pub type PlaneSink<'a> = &'a mut dyn FnMut(&[f32], usize) -> Result<(), ModelError>;
+
 /// Planes along D computed per stage run.
 const CHUNK: usize = 4;
 
@@ -127,7 +130,7 @@ impl Streamed {
         &self,
         input: &[f32],
         shape: [usize; 5],
-        emit: &mut dyn FnMut(&[f32], usize) -> Result<(), ModelError>,
+        emit: PlaneSink<'_>,
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Result<(), ModelError> {
         let [n, _, depth, _, _] = shape;
@@ -156,7 +159,7 @@ struct Run<'a> {
     states: Vec<Planes>,
     runs: usize,
     total_runs: f64,
-    emit: &'a mut dyn FnMut(&[f32], usize) -> Result<(), ModelError>,
+    emit: PlaneSink<'a>,
     progress: &'a mut dyn FnMut(f64) -> bool,
 }
 

@@ -8,6 +8,7 @@ use crate::infer::engine::Network;
 use crate::models::manifest::{Decision, Pipeline};
 use crate::models::ModelError;
 use crate::postprocess::decide;
+use crate::volume::in_plane_axes;
 
 /// Runs `network` over `block` (shape `dhw`) as `pipeline` says; returns (logits, channels).
 pub fn run_block(
@@ -192,11 +193,7 @@ fn slices(
         return Err(ModelError::Format(format!("slices2d: axis {axis} must be 0 (D), 1 (H) or 2 (W)")));
     }
     let strides = [dhw[1] * dhw[2], dhw[2], 1];
-    let (a, b) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
+    let (a, b) = in_plane_axes(axis);
     let (rows, cols) = (dhw[a], dhw[b]);
     let plane = rows * cols;
     let n: usize = dhw.iter().product();

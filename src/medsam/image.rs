@@ -3,7 +3,7 @@
 //! bilinear upsampling of the mask logits back to the slice.
 
 use crate::volume::intensity::quantiles;
-use crate::volume::Volume;
+use crate::volume::{in_plane_axes, Volume};
 
 /// The network's square input side.
 pub const SIDE: usize = 256;
@@ -40,11 +40,7 @@ impl Image {
     pub fn slice_of(scan: &Volume, axis: usize, index: usize) -> Option<Image> {
         let slice = scan.slice_f32(axis, index, 0)?;
         let shape = scan.shape3();
-        let (a, b) = match axis {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
+        let (a, b) = in_plane_axes(axis);
         let (rows, cols) = (shape[a], shape[b]);
         // slice_f32 runs the lower axis fastest: slice[c * rows + r].
         let values = (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).map(|(r, c)| slice[c * rows + r]).collect();

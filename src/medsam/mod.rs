@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::infer::engine::Network;
 use crate::models::manifest::{sha256_hex, ModelFile};
 use crate::models::ModelError;
+use crate::volume::in_plane_axes;
 use image::{encoder_input, resize_bilinear, resized_size, Image, SIDE};
 
 /// `models/litemedsam/medsam.json`: what the model is and its two files, pinned by SHA-256.
@@ -144,6 +145,16 @@ impl MedSam {
 }
 
 impl Mask {
+    /// Sets to 1 the voxels of slice `index` across `axis` of a volume (x fastest, `shape`)
+    /// that are inside this mask (rows/columns as [`Image::slice_of`] lays them out).
+    pub fn write_into(&self, volume: &mut [u8], shape: [usize; 3], axis: usize, index: usize) {
+        let (a, b) = in_plane_axes(axis);
+        let strides = [1, shape[0], shape[0] * shape[1]];
+        for (p, _) in self.values.iter().enumerate().filter(|(_, &v)| v != 0) {
+            volume[index * strides[axis] + (p / self.cols) * strides[a] + (p % self.cols) * strides[b]] = 1;
+        }
+    }
+
     /// The mask's bounding box `[x0, y0, x1, y1]` (columns, rows of its outermost pixels), or
     /// `None` when empty.
     pub fn bounding_box(&self) -> Option<[usize; 4]> {

@@ -92,7 +92,7 @@ impl SliceEncoder {
         if !progress(done, most) {
             return Err(ModelError::Cancelled);
         }
-        write(&mut volume, shape, self.axis, index, &first);
+        first.write_into(&mut volume, shape, self.axis, index);
         for step in [-1i64, 1] {
             let mut previous = first.clone();
             for distance in 1..depth as i64 {
@@ -109,7 +109,7 @@ impl SliceEncoder {
                 if mask.bounding_box().is_none() {
                     break;
                 }
-                write(&mut volume, shape, self.axis, next as usize, &mask);
+                mask.write_into(&mut volume, shape, self.axis, next as usize);
                 previous = mask;
             }
         }
@@ -128,21 +128,4 @@ fn next_box(previous: &Mask, margin_256: f32) -> Option<BoxPrompt> {
         (x1 as f32 + margin).min(w),
         (y1 as f32 + margin).min(h),
     ])
-}
-
-/// Writes a slice mask into the volume (rows/columns as [`Image::slice_of`] lays them out).
-fn write(volume: &mut [u8], shape: [usize; 3], axis: usize, index: usize, mask: &Mask) {
-    let (a, b) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    let strides = [1, shape[0], shape[0] * shape[1]];
-    for r in 0..mask.rows {
-        for c in 0..mask.cols {
-            if mask.values[r * mask.cols + c] != 0 {
-                volume[index * strides[axis] + r * strides[a] + c * strides[b]] = 1;
-            }
-        }
-    }
 }

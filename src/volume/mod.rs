@@ -73,11 +73,7 @@ impl Volume {
         }
         let range = self.volume_range(index).ok()?;
         let strides = [1, shape[0], shape[0] * shape[1]];
-        let (a, b) = match axis {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
+        let (a, b) = in_plane_axes(axis);
         let mut out = Vec::with_capacity(shape[a] * shape[b]);
         let plane = range.start + position * strides[axis];
         for j in 0..shape[b] {
@@ -116,5 +112,14 @@ impl Volume {
     /// Volume of `count` voxels in millilitres, with the scan's real spacing and units.
     pub fn volume_ml(&self, count: u64) -> f64 {
         count as f64 * self.geometry.voxel_volume_mm3() / 1000.0
+    }
+}
+
+/// The two voxel axes that span a slice across `axis` (0, 1, 2), lower first.
+pub fn in_plane_axes(axis: usize) -> (usize, usize) {
+    match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
     }
 }

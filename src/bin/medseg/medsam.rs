@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use medseg::labels::{Label, LabelMap, LabelTable};
 use medseg::medsam::image::{Image, Window};
 use medseg::medsam::propagate::SliceEncoder;
-use medseg::medsam::{Mask, MedSam};
+use medseg::medsam::MedSam;
 
 use crate::open_scan;
 
@@ -126,7 +126,7 @@ pub fn medsam_command(args: &[String]) -> Result<(), String> {
         let mask = encoder.segment(&medsam, &scan, index, prompt).map_err(|e| e.to_string())?;
         eprintln!("IoU estimate {:.3}", mask.iou);
         let mut volume = vec![0u8; scan.shape3().iter().product()];
-        write_slice(&mut volume, scan.shape3(), axis, index, &mask);
+        mask.write_into(&mut volume, scan.shape3(), axis, index);
         volume
     };
     eprintln!("done in {:.2} s", started.elapsed().as_secs_f64());
@@ -142,18 +142,9 @@ pub fn medsam_command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes a slice mask into a volume (rows/columns as `Image::slice_of` lays them out).
-fn write_slice(volume: &mut [u8], shape: [usize; 3], axis: usize, index: usize, mask: &Mask) {
-    let (a, b) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    let strides = [1, shape[0], shape[0] * shape[1]];
-    for (p, _) in mask.values.iter().enumerate().filter(|(_, &v)| v != 0) {
-        volume[index * strides[axis] + (p / mask.cols) * strides[a] + (p % mask.cols) * strides[b]] = 1;
-    }
-}
+/// The most pixels a picture may have (MedSAM sees it at 256² anyway): the header's claim is
+/// checked before any buffer of that size is made.
+const MAX_PICTURE_PIXELS: usize = 100_000_000;
 
 /// A PNG or JPEG: grey or colour channels in [0, 1].
 fn read_picture(path: &str) -> Result<Vec<Image>, String> {
@@ -162,6 +153,10 @@ fn read_picture(path: &str) -> Result<Vec<Image>, String> {
         let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
         decoder.set_transformations(png::Transformations::normalize_to_color8());
         let mut reader = decoder.read_info().map_err(|e| format!("{path}: not a readable PNG ({e})"))?;
+        let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+        if w * h > MAX_PICTURE_PIXELS {
+            return Err(format!("{path}: the PNG header claims {w} × {h} pixels, more than {MAX_PICTURE_PIXELS}"));
+        }
         let mut buffer = vec![0; reader.output_buffer_size().ok_or(format!("{path}: PNG too large"))?];
         let frame = reader.next_frame(&mut buffer).map_err(|e| format!("{path}: damaged PNG ({e})"))?;
         let channels = frame.color_type.samples();
@@ -169,6 +164,7 @@ fn read_picture(path: &str) -> Result<Vec<Image>, String> {
         (frame.width as usize, frame.height as usize, channels, data)
     } else {
         let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(&bytes));
+        decoder.set_max_decoding_buffer_size(3 * MAX_PICTURE_PIXELS);
         let pixels = decoder.decode().map_err(|e| format!("{path}: not a readable PNG or JPEG ({e})"))?;
         let info = decoder.info().ok_or(format!("{path}: JPEG without a header"))?;
         let channels = match info.pixel_format {
