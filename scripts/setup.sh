@@ -32,8 +32,10 @@ setup_sample() {
     # The teaching example's cases (www/examples/), derived from the sample.
     if [ ! -f www/examples/cases/mni152_intensity.json ] || [ "$SAMPLE_OUT" -nt www/examples/cases/mni152_intensity.json ]; then
         if ! python3 -c 'import numpy' 2>/dev/null; then
-            say "installing python3-numpy (for the teaching example's cases)"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null
+            # Into the python3 that runs the script (a pyenv or venv python does not see Debian's
+            # python3-numpy).
+            say "installing numpy from PyPI (for the teaching example's cases)"
+            python3 -m pip install --quiet numpy
         fi
         python3 scripts/make_example_cases.py "$SAMPLE_OUT" www/examples/cases
     fi
