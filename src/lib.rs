@@ -7,9 +7,11 @@
 //!   writing label maps.
 //! - [`labels`]: label maps and their JSON sidecar of names and colours.
 //! - [`info`]: the summary of a scan that `medseg info` and the page show.
+//! - [`gpu`]: the WebGPU/wgpu backend: device, WGSL kernels, graph executor with CPU fallback.
 //! - [`medsam`]: box-prompted segmentation (LiteMedSAM) of slices, volumes and pictures.
 //! - `web`, `web_medsam` (wasm32 only): the JavaScript API.
 
+pub mod gpu;
 pub mod infer;
 pub mod info;
 pub mod labels;
