@@ -121,12 +121,13 @@ impl Segmenter {
     }
 
     /// Segments volume 0 of `scan`; `progress(stage, fraction)` is called as work advances and
-    /// may return `false` to cancel. Returns the labels on the scan's grid (x fastest).
-    pub fn run(&self, scan: &Scan, progress: &js_sys::Function) -> Result<Vec<u16>, JsError> {
+    /// may return `false` to cancel. Resolves to the labels on the scan's grid (x fastest).
+    pub async fn run(&self, scan: &Scan, progress: &js_sys::Function) -> Result<Vec<u16>, JsError> {
         let labels = segment(&scan.volume, &self.model, &mut |stage, fraction| {
             let answer = progress.call2(&JsValue::NULL, &JsValue::from_str(stage), &JsValue::from_f64(fraction));
             !matches!(answer, Ok(v) if v == JsValue::FALSE)
-        })?;
+        })
+        .await?;
         Ok(labels.values)
     }
 }

@@ -1,5 +1,6 @@
 //! The JavaScript API of MedSAM: one session per model, embeddings cached per slice so that each
-//! new box on an encoded slice costs only the decoder.
+//! new box on an encoded slice costs only the decoder. The methods that run a network return
+//! Promises; one call at a time (a second call while one is pending finds the session borrowed).
 
 use wasm_bindgen::prelude::*;
 
@@ -63,7 +64,7 @@ impl MedSamSession {
 
     /// Encodes slice `index` across `axis` (window [lo, hi], or the slice's 0.5–99.5 %
     /// percentiles) unless it is cached.
-    pub fn encode(
+    pub async fn encode(
         &mut self,
         scan: &Scan,
         axis: usize,
@@ -73,14 +74,14 @@ impl MedSamSession {
         percentiles: bool,
     ) -> Result<(), JsError> {
         let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
-        slices.embedding(medsam, &scan.volume, index)?;
+        slices.embedding(medsam, &scan.volume, index).await?;
         Ok(())
     }
 
     /// The mask (rows × columns, row by row, 1 inside) for a box `[x0, y0, x1, y1]` on slice
     /// `index` across `axis`; rows run along the lower of the two other voxel axes.
     #[allow(clippy::too_many_arguments)]
-    pub fn segment(
+    pub async fn segment(
         &mut self,
         scan: &Scan,
         axis: usize,
@@ -92,13 +93,13 @@ impl MedSamSession {
     ) -> Result<Vec<u8>, JsError> {
         let prompt = box_of(&prompt)?;
         let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
-        Ok(slices.segment(medsam, &scan.volume, index, prompt)?.values)
+        Ok(slices.segment(medsam, &scan.volume, index, prompt).await?.values)
     }
 
     /// The 3D mask (x fastest) from a box on slice `index`, walking outwards within slices
     /// `first..=last`; `progress(done, most)` may return false to cancel.
     #[allow(clippy::too_many_arguments)]
-    pub fn propagate(
+    pub async fn propagate(
         &mut self,
         scan: &Scan,
         axis: usize,
@@ -113,18 +114,19 @@ impl MedSamSession {
     ) -> Result<Vec<u8>, JsError> {
         let prompt = box_of(&prompt)?;
         let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
-        let volume =
-            slices.propagate(medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
+        let volume = slices
+            .propagate(medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
                 let answer = progress.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(most as u32));
                 !matches!(answer, Ok(v) if v == JsValue::FALSE)
-            })?;
+            })
+            .await?;
         Ok(volume)
     }
 
     /// Encodes a 2D picture from RGBA pixels (`width × height`, as a canvas gives them); grey
     /// pictures (R = G = B everywhere) go in as one channel.
     #[wasm_bindgen(js_name = encodePicture)]
-    pub fn encode_picture(&mut self, rgba: &[u8], width: usize, height: usize) -> Result<(), JsError> {
+    pub async fn encode_picture(&mut self, rgba: &[u8], width: usize, height: usize) -> Result<(), JsError> {
         if rgba.len() != width * height * 4 || width == 0 || height == 0 {
             return Err(JsError::new(&format!("{} bytes are not {width} × {height} RGBA pixels", rgba.len())));
         }
@@ -135,14 +137,14 @@ impl MedSamSession {
         };
         let grey = rgba.chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]);
         let channels = if grey { vec![channel(0)] } else { vec![channel(0), channel(1), channel(2)] };
-        self.picture = Some(self.medsam.encode(&channels)?);
+        self.picture = Some(self.medsam.encode(&channels).await?);
         Ok(())
     }
 
     /// The mask (row by row) for a box on the encoded picture.
     #[wasm_bindgen(js_name = segmentPicture)]
-    pub fn segment_picture(&self, prompt: Vec<f32>) -> Result<Vec<u8>, JsError> {
+    pub async fn segment_picture(&self, prompt: Vec<f32>) -> Result<Vec<u8>, JsError> {
         let embedding = self.picture.as_ref().ok_or_else(|| JsError::new("no picture is encoded"))?;
-        Ok(self.medsam.decode(embedding, box_of(&prompt)?)?.values)
+        Ok(self.medsam.decode(embedding, box_of(&prompt)?).await?.values)
     }
 }

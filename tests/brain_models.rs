@@ -10,6 +10,7 @@ use medseg::models::manifest::Manifest;
 use medseg::models::{Model, ModelError};
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
+use pollster::block_on;
 
 fn catalog() -> Catalog {
     Catalog::from_json(include_str!("../models/catalog.json")).unwrap()
@@ -58,12 +59,12 @@ fn truth(map: impl Fn(u16) -> u16) -> Option<Vec<u16>> {
 
 fn run(model: &Model, scan: &Volume) -> LabelMap {
     let mut stages = Vec::new();
-    let labels = segment(scan, model, &mut |stage, _| {
+    let labels = block_on(segment(scan, model, &mut |stage, _| {
         if stages.last().map(String::as_str) != Some(stage) {
             stages.push(stage.to_string());
         }
         true
-    })
+    }))
     .unwrap();
     assert_eq!(stages.first().map(String::as_str), Some("preparing the scan"));
     assert!(stages.iter().any(|s| s == "running the model"), "{stages:?}");
@@ -110,10 +111,10 @@ fn model20chan3cls_on_norm_separates_white_and_grey_matter() {
 fn cancelling_stops_the_run() {
     let (Some(model), Some(scan)) = (mirror_model("model5_gw_ae"), read("data/nifti-cases/AIL.nii.gz")) else { return };
     let mut calls = 0;
-    let result = segment(&scan, &model, &mut |stage, _| {
+    let result = block_on(segment(&scan, &model, &mut |stage, _| {
         calls += 1;
         stage != "running the model" || calls < 5
-    });
+    }));
     assert!(matches!(result, Err(ModelError::Cancelled)), "{:?}", result.err());
 }
 
@@ -148,7 +149,7 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     manifest.preprocess.crop = None;
     let model = Model { manifest, network, locator: None };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
-    let Err(err) = segment(&scan, &model, &mut |_, _| true) else { panic!("7×5×3 must not fit 8×8×8") };
+    let Err(err) = block_on(segment(&scan, &model, &mut |_, _| true)) else { panic!("7×5×3 must not fit 8×8×8") };
     let err = err.to_string();
     assert!(
         err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"),

@@ -9,6 +9,7 @@ use medseg::models::catalog::Catalog;
 use medseg::models::Model;
 use medseg::volume::{read_nifti, ReadLimits};
 use medseg::LabelMap;
+use pollster::block_on;
 
 fn deepbet() -> Model {
     let catalog = Catalog::from_json(include_str!("../models/catalog.json")).unwrap();
@@ -25,12 +26,12 @@ fn deepbet_on_t1_crop_matches_deepbets_own_mask() {
     let reference = LabelMap::from_volume(&read_nifti(reference, ReadLimits::default()).unwrap(), 0).unwrap();
 
     let mut stages = Vec::new();
-    let mask = segment(&scan, &deepbet(), &mut |stage, _| {
+    let mask = block_on(segment(&scan, &deepbet(), &mut |stage, _| {
         if stages.last() != Some(&stage.to_string()) {
             stages.push(stage.to_string());
         }
         true
-    })
+    }))
     .unwrap();
     assert_eq!(mask.shape, reference.shape);
     let d = dice(&mask.values, &reference.values, 1);

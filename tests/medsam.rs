@@ -10,6 +10,7 @@ use medseg::medsam::{Mask, MedSam};
 use medseg::metrics::dice;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
+use pollster::block_on;
 
 const SOFT_TISSUE: Window = Window::Range { lo: -160.0, hi: 240.0 };
 
@@ -72,14 +73,15 @@ fn float_export_reproduces_the_reference_case_and_the_shipped_model_follows_it()
     )
     .unwrap();
     let box_256: [f32; 4] = box_256.try_into().unwrap();
-    let embeddings = float.encode_input(input.clone()).unwrap();
-    let (logits, _) = float.decode_raw(&reference_embeddings, box_256).unwrap();
+    let embeddings = block_on(float.encode_input(input.clone())).unwrap();
+    let (logits, _) = block_on(float.decode_raw(&reference_embeddings, box_256)).unwrap();
     let (d_emb, d_logits) = (max_diff(&embeddings, &reference_embeddings), max_diff(&logits, &reference_logits));
     println!("float in tract vs reference: embeddings {d_emb:.2e}, logits {d_logits:.2e}");
     assert!(d_emb <= 1e-3 && d_logits <= 1e-3);
 
     let shipped = shipped();
-    let (shipped_logits, _) = shipped.decode_raw(&shipped.encode_input(input).unwrap(), box_256).unwrap();
+    let shipped_embeddings = block_on(shipped.encode_input(input)).unwrap();
+    let (shipped_logits, _) = block_on(shipped.decode_raw(&shipped_embeddings, box_256)).unwrap();
     // Compare the masks inside the resized image (256 × 212 of the 256² input).
     let inside = |l: &[f32]| -> Vec<u8> {
         (0..256).flat_map(|r| (0..212).map(move |c| (r, c))).map(|(r, c)| u8::from(l[r * 256 + c] > 0.0)).collect()
@@ -101,7 +103,7 @@ fn boxes_on_the_largest_slice_of_six_organs_reach_mean_dice_089() {
     {
         let z = (0..nz).max_by_key(|&z| label_slice(&labels, label, z).iter().filter(|v| **v != 0).count()).unwrap();
         let truth = label_slice(&labels, label, z);
-        let mask = encoder.segment(&medsam, &scan, z, bbox(&truth, ny).unwrap()).unwrap();
+        let mask = block_on(encoder.segment(&medsam, &scan, z, bbox(&truth, ny).unwrap())).unwrap();
         let d = dice(&mask.values, &truth, 1);
         println!("{name} (slice {z}): Dice {d:.4}, IoU estimate {:.3}", mask.iou);
         scores.push(d);
@@ -125,12 +127,12 @@ fn propagating_one_box_through_the_volume_segments_liver_spleen_and_kidneys() {
         let middle = (slices[0] + slices.last().unwrap()) / 2;
         let prompt = bbox(&label_slice(&labels, label, middle), ny).unwrap();
         let mut calls = 0;
-        let volume = encoder
-            .propagate(&medsam, &scan, middle, prompt, Some([slices[0], *slices.last().unwrap()]), &mut |_, _| {
-                calls += 1;
-                true
-            })
-            .unwrap();
+        let range = Some([slices[0], *slices.last().unwrap()]);
+        let volume = block_on(encoder.propagate(&medsam, &scan, middle, prompt, range, &mut |_, _| {
+            calls += 1;
+            true
+        }))
+        .unwrap();
         let truth: Vec<u8> = labels.values.iter().map(|&v| u8::from(v == label)).collect();
         let d = dice(&volume, &truth, 1);
         println!("{name}: box on slice {middle}, 3D Dice {d:.4} over {calls} slices (label spans {})", slices.len());

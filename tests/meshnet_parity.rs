@@ -54,7 +54,7 @@ fn max_difference(reference: &Value, model: &str, logits: &[f32], shape: &[usize
 /// Runs `network` on the reference block and checks its logits within 1e-3 of onnxruntime's.
 fn assert_matches_onnxruntime(reference: &Value, network: &Network, input: &[f32], model: &str, what: &str) {
     let n = reference["size"].as_u64().unwrap() as usize;
-    let (logits, shape) = network.run(input.to_vec(), &[1, 1, n, n, n]).unwrap();
+    let (logits, shape) = pollster::block_on(network.run(input.to_vec(), &[1, 1, n, n, n])).unwrap();
     let diff = max_difference(reference, model, &logits, &shape);
     assert!(diff <= 1e-3, "{model} ({what}): max |Δlogit| {diff} vs onnxruntime");
     eprintln!("{model} ({what}): max |Δlogit| vs onnxruntime {diff:.2e}");

@@ -13,18 +13,32 @@ let picture = null; // a 2D picture instead of a scan: {rgba, width, height, enc
 let prefetch = null; // the idle-time encoding of neighbouring slices
 let timer = null;
 
+// One call into the session at a time: the calls that run a network return Promises (a GPU reads
+// back asynchronously), and a call made while another is pending would find the session in use.
+let queue = Promise.resolve();
+function serially(work) {
+  const done = queue.then(work);
+  queue = done.catch(() => {});
+  return done;
+}
+
 function scheduleNeighbours({ axis, index, lo, hi, percentiles }, count) {
   // Encode the slices next to the last box once the worker has been idle a moment.
-  prefetch = [1, -1, 2, -2].map((d) => index + d).filter((i) => i >= 0 && i < count);
-  const step = () => {
-    const next = prefetch?.shift();
-    if (next === undefined) return;
+  const list = [1, -1, 2, -2].map((d) => index + d).filter((i) => i >= 0 && i < count);
+  prefetch = list;
+  const step = async () => {
+    const next = list.shift();
+    if (prefetch !== list || next === undefined) return;
     try {
-      if (!session.isEncoded(axis, next, lo, hi, percentiles)) session.encode(scan, axis, next, lo, hi, percentiles);
+      await serially(async () => {
+        if (prefetch === list && !session.isEncoded(axis, next, lo, hi, percentiles)) {
+          await session.encode(scan, axis, next, lo, hi, percentiles);
+        }
+      });
     } catch {
       return; // prefetching is only a help
     }
-    timer = setTimeout(step, 50);
+    if (prefetch === list) timer = setTimeout(step, 50);
   };
   timer = setTimeout(step, 1500);
 }
@@ -35,53 +49,59 @@ self.onmessage = async ({ data }) => {
   const { id } = data;
   try {
     await init();
-    if (data.type === 'load') {
-      session = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
-      picture = data.scan.picture ? { ...data.scan.picture, rgba: new Uint8Array(data.scan.picture.rgba), encoded: false } : null;
-      scan = picture ? null : data.scan.pair
-        ? Scan.fromPair(new Uint8Array(data.scan.pair[0]), new Uint8Array(data.scan.pair[1]))
-        : Scan.fromBytes(new Uint8Array(data.scan.bytes));
-      self.postMessage({ id, ok: true });
-      return;
-    }
-    const { axis, index, lo, hi, percentiles } = data;
-    const box = new Float32Array(data.box);
-    if (data.type === 'segment' && picture) {
-      // The whole picture is one slice: encoded once (encodePicture), then decoder only.
-      const encoded = picture.encoded;
-      const started = performance.now();
-      if (!encoded) {
-        session.encodePicture(picture.rgba, picture.width, picture.height);
-        picture.encoded = true;
-      }
-      const mask = session.segmentPicture(box);
-      const ms = performance.now() - started;
-      self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
-      return;
-    }
-    if (data.type === 'segment') {
-      const encoded = session.isEncoded(axis, index, lo, hi, percentiles);
-      const started = performance.now();
-      const mask = session.segment(scan, axis, index, lo, hi, percentiles, box);
-      const ms = performance.now() - started;
-      self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
-      if (data.count) scheduleNeighbours(data, data.count);
-      return;
-    }
-    if (data.type === 'propagate') {
-      const started = performance.now();
-      const progress = (done, most) => {
-        self.postMessage({ type: 'progress', id, done, most });
-        return true;
-      };
-      const mask = session.propagate(scan, axis, index, lo, hi, percentiles, box, data.first, data.last, progress);
-      self.postMessage({ id, ok: true, mask, ms: performance.now() - started }, [mask.buffer]);
-      return;
-    }
-    throw new Error(`unknown request ${data.type}`);
+    await serially(() => handle(data));
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const outOfMemory = /unreachable|out of memory|allocation/i.test(message) || e instanceof RangeError;
     self.postMessage({ id, ok: false, error: outOfMemory ? 'the browser ran out of memory for MedSAM (WebAssembly can use at most 4 GB)' : message });
   }
 };
+
+/** Answers one request (a rejection is answered by the caller). */
+async function handle(data) {
+  const { id } = data;
+  if (data.type === 'load') {
+    session = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
+    picture = data.scan.picture ? { ...data.scan.picture, rgba: new Uint8Array(data.scan.picture.rgba), encoded: false } : null;
+    scan = picture ? null : data.scan.pair
+      ? Scan.fromPair(new Uint8Array(data.scan.pair[0]), new Uint8Array(data.scan.pair[1]))
+      : Scan.fromBytes(new Uint8Array(data.scan.bytes));
+    self.postMessage({ id, ok: true });
+    return;
+  }
+  const { axis, index, lo, hi, percentiles } = data;
+  const box = new Float32Array(data.box);
+  if (data.type === 'segment' && picture) {
+    // The whole picture is one slice: encoded once (encodePicture), then decoder only.
+    const encoded = picture.encoded;
+    const started = performance.now();
+    if (!encoded) {
+      await session.encodePicture(picture.rgba, picture.width, picture.height);
+      picture.encoded = true;
+    }
+    const mask = await session.segmentPicture(box);
+    const ms = performance.now() - started;
+    self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+    return;
+  }
+  if (data.type === 'segment') {
+    const encoded = session.isEncoded(axis, index, lo, hi, percentiles);
+    const started = performance.now();
+    const mask = await session.segment(scan, axis, index, lo, hi, percentiles, box);
+    const ms = performance.now() - started;
+    self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+    if (data.count) scheduleNeighbours(data, data.count);
+    return;
+  }
+  if (data.type === 'propagate') {
+    const started = performance.now();
+    const progress = (done, most) => {
+      self.postMessage({ type: 'progress', id, done, most });
+      return true;
+    };
+    const mask = await session.propagate(scan, axis, index, lo, hi, percentiles, box, data.first, data.last, progress);
+    self.postMessage({ id, ok: true, mask, ms: performance.now() - started }, [mask.buffer]);
+    return;
+  }
+  throw new Error(`unknown request ${data.type}`);
+}

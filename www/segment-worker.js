@@ -17,7 +17,7 @@ self.onmessage = async ({ data }) => {
       ? Scan.fromPair(new Uint8Array(scan.pair[0]), new Uint8Array(scan.pair[1]))
       : Scan.fromBytes(new Uint8Array(scan.bytes));
     const started = performance.now();
-    const labels = segmenter.run(volume, progress);
+    const labels = await segmenter.run(volume, progress);
     const seconds = (performance.now() - started) / 1000;
     const wasmBytes = (await init()).memory.buffer.byteLength;
     self.postMessage({ type: 'done', labels, seconds, wasmBytes }, [labels.buffer]);

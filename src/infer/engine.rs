@@ -110,24 +110,26 @@ impl Network {
     }
 
     /// Runs the network on `input` of the given shape; returns the first output and its shape.
-    pub fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
-        self.run_with_progress(input, shape, &mut |_| true)
+    pub async fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
+        self.run_with_progress(input, shape, &mut |_| true).await
     }
 
     /// Like [`Network::run`], calling `progress(fraction of nodes evaluated)` before each node;
     /// when it returns false the run stops with [`ModelError::Cancelled`].
-    pub fn run_with_progress(
+    pub async fn run_with_progress(
         &self,
         input: Vec<f32>,
         shape: &[usize],
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
-        let mut outputs = self.run_all(vec![(input, shape.to_vec())], progress)?;
+        let mut outputs = self.run_all(vec![(input, shape.to_vec())], progress).await?;
         Ok(outputs.swap_remove(0))
     }
 
     /// Runs the network on all its inputs `(values, shape)`; returns every output with its shape.
-    pub fn run_all(
+    /// Asynchronous because a GPU executor reads its results back through a Promise in the
+    /// browser; this CPU run completes on its first poll.
+    pub async fn run_all(
         &self,
         inputs: Vec<Shaped>,
         progress: &mut dyn FnMut(f64) -> bool,

@@ -39,7 +39,7 @@ impl Locate {
 
 /// Segments `values` (x fastest, `shape`) with `model`'s locator and main network; returns
 /// labels on the same grid.
-pub fn segment_located(
+pub async fn segment_located(
     values: &[f32],
     shape: [usize; 3],
     model: &Model,
@@ -59,7 +59,8 @@ pub fn segment_located(
     let small = resize_nearest_exact(values, shape, small_shape);
     let scaling = Scaling::fit(&small, &manifest.preprocess.intensity);
     let mut found =
-        run_labels(locator, scaling.apply(&small), small_shape, transpose, decision, &mut |f| progress("locating", f))?;
+        run_labels(locator, scaling.apply(&small), small_shape, transpose, decision, &mut |f| progress("locating", f))
+            .await?;
     drop(small);
     keep_largest_component(&mut found, small_shape);
     let bbox = bounding_box(&found, small_shape, shape, locate).ok_or_else(|| {
@@ -73,7 +74,8 @@ pub fn segment_located(
     drop(block);
     let labels = run_labels(&model.network, scaling.apply(&input), xyz(locate.size), transpose, decision, &mut |f| {
         progress("running the model", f)
-    })?;
+    })
+    .await?;
     let labels = resize_nearest_exact(&labels, xyz(locate.size), block_shape);
     let mut out = vec![0u16; values.len()];
     paste(&mut out, shape, &labels, bbox);
@@ -81,7 +83,7 @@ pub fn segment_located(
 }
 
 /// Runs `network` on a block (x fastest, `shape_xyz`) and decides labels, x fastest.
-fn run_labels(
+async fn run_labels(
     network: &Network,
     input: Vec<f32>,
     shape_xyz: [usize; 3],
@@ -91,7 +93,7 @@ fn run_labels(
 ) -> Result<Vec<u16>, ModelError> {
     let [nx, ny, nz] = shape_xyz;
     let (input, dhw) = if transpose { (swap_x_z(&input, shape_xyz), shape_xyz) } else { (input, [nz, ny, nx]) };
-    let labels = run_block_labels(network, &Pipeline::Volume, input, dhw, decision, progress)?;
+    let labels = run_block_labels(network, &Pipeline::Volume, input, dhw, decision, progress).await?;
     Ok(if transpose { swap_x_z(&labels, [nz, ny, nx]) } else { labels })
 }
 

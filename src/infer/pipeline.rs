@@ -24,7 +24,7 @@ fn check(progress: &mut ProgressFn, stage: &str, fraction: f64) -> Result<(), Mo
 }
 
 /// Segments volume 0 of `scan` with `model`; the label map is on the scan's own grid.
-pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result<LabelMap, ModelError> {
+pub async fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn<'_>) -> Result<LabelMap, ModelError> {
     let manifest = &model.manifest;
     check(&mut progress, "preparing the scan", 0.0)?;
     let scan_grid = Grid::of(scan);
@@ -37,8 +37,8 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
     };
     let (values, grid) = if manifest.preprocess.conform { conform(values, &grid) } else { (values, grid) };
     let mut labels = match Locate::of(&manifest.pipeline) {
-        Some(locate) => segment_located(&values, grid.shape, model, locate, &mut progress)?,
-        None => segment_cropped(values, grid.shape, model, &mut progress)?,
+        Some(locate) => segment_located(&values, grid.shape, model, locate, &mut progress).await?,
+        None => segment_cropped(values, grid.shape, model, &mut progress).await?,
     };
     check(&mut progress, "post-processing", 0.0)?;
     if manifest.postprocess.keep_largest {
@@ -56,11 +56,11 @@ pub fn segment(scan: &Volume, model: &Model, mut progress: ProgressFn) -> Result
 
 /// Scales, crops (when the manifest asks), runs the network over the block as the pipeline
 /// says and decides labels; returns labels on the same grid (0 outside the crop).
-fn segment_cropped(
+async fn segment_cropped(
     values: Vec<f32>,
     shape: [usize; 3],
     model: &Model,
-    progress: &mut ProgressFn,
+    progress: &mut ProgressFn<'_>,
 ) -> Result<Vec<u16>, ModelError> {
     let manifest = &model.manifest;
     let scaled = Scaling::fit(&values, &manifest.preprocess.intensity).apply(&values);
@@ -79,7 +79,8 @@ fn segment_cropped(
     let cropped =
         run_block_labels(&model.network, &manifest.pipeline, input, dhw, &manifest.postprocess.decision, &mut |f| {
             progress("running the model", f)
-        })?;
+        })
+        .await?;
     let cropped = if transpose { swap_x_z(&cropped, [size[2], size[1], size[0]]) } else { cropped };
     paste(&mut labels, shape, &cropped, bbox);
     Ok(labels)

@@ -126,7 +126,7 @@ impl Streamed {
 
     /// Runs the chain on `input` `[1, C, D, H, W]` (`shape`), handing each output plane along D
     /// (`[C_out][H][W]`, in order) and its channel count to `emit`.
-    pub fn run(
+    pub async fn run(
         &self,
         input: &[f32],
         shape: [usize; 5],
@@ -147,7 +147,7 @@ impl Streamed {
             emit,
             progress,
         };
-        run.ensure(self.stages.len() - 1, depth)
+        run.ensure(self.stages.len() - 1, depth).await
     }
 }
 
@@ -165,7 +165,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Computes stage `l`'s output planes up to `upto` (exclusive).
-    fn ensure(&mut self, l: usize, upto: usize) -> Result<(), ModelError> {
+    async fn ensure(&mut self, l: usize, upto: usize) -> Result<(), ModelError> {
         let [_, in_channels, depth, h, w] = self.shape;
         let plane = h * w;
         let halo = self.streamed.stages[l].halo;
@@ -175,7 +175,8 @@ impl Run<'_> {
             }
             let start = self.states[l].done;
             if l > 0 {
-                self.ensure(l - 1, (start + CHUNK + halo).min(depth))?;
+                // Boxed: an async fn that calls itself needs the indirection.
+                Box::pin(self.ensure(l - 1, (start + CHUNK + halo).min(depth))).await?;
             }
             // Input planes start − halo .. start + CHUNK + halo; outside 0..depth they are zero.
             let span = CHUNK + 2 * halo;
@@ -194,7 +195,7 @@ impl Run<'_> {
                     }
                 }
             }
-            let (out, out_shape) = self.streamed.stages[l].network.run(block, &[1, channels, span, h, w])?;
+            let (out, out_shape) = self.streamed.stages[l].network.run(block, &[1, channels, span, h, w]).await?;
             if out_shape.len() != 5 || out_shape[2] != CHUNK || out_shape[3] != h || out_shape[4] != w {
                 return Err(ModelError::Shape(format!("a streamed stage returned {out_shape:?} for {CHUNK} planes")));
             }
@@ -306,6 +307,7 @@ fn sub_model(proto: &ModelProto, graph: &GraphProto, input: &str, output: &str, 
 mod tests {
     use super::*;
     use crate::models::onnx_graph::model;
+    use pollster::block_on;
     use tract_onnx::pb::{tensor_proto::DataType, TensorProto};
 
     fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
@@ -380,20 +382,19 @@ mod tests {
         for depth in [1, 5, 11] {
             let shape = [1, 1, depth, 7, 6];
             let input: Vec<f32> = (0..depth * 42).map(|i| ((i * 31) % 17) as f32 / 8.0).collect();
-            let (whole, whole_shape) = plain.run(input.clone(), &shape).unwrap();
+            let (whole, whole_shape) = block_on(plain.run(input.clone(), &shape)).unwrap();
             let mut planes = Vec::new();
-            streamed
-                .run(
-                    &input,
-                    shape,
-                    &mut |p, c| {
-                        assert_eq!(c, 2);
-                        planes.push(p.to_vec());
-                        Ok(())
-                    },
-                    &mut |_| true,
-                )
-                .unwrap();
+            block_on(streamed.run(
+                &input,
+                shape,
+                &mut |p, c| {
+                    assert_eq!(c, 2);
+                    planes.push(p.to_vec());
+                    Ok(())
+                },
+                &mut |_| true,
+            ))
+            .unwrap();
             assert_eq!(planes.len(), depth);
             // whole is [1, 2, D, 7, 6]; plane z is [2][7·6].
             let plane = 42;
@@ -433,7 +434,7 @@ mod tests {
     fn cancelling_stops_a_streamed_run() {
         let streamed = Streamed::from_proto(&chain()).unwrap();
         let shape = [1, 1, 16, 4, 4];
-        let result = streamed.run(&vec![0.5; 256], shape, &mut |_, _| Ok(()), &mut |f| f < 0.5);
+        let result = block_on(streamed.run(&vec![0.5; 256], shape, &mut |_, _| Ok(()), &mut |f| f < 0.5));
         assert!(matches!(result, Err(ModelError::Cancelled)));
     }
 }

@@ -11,7 +11,7 @@ use crate::postprocess::decide;
 use crate::volume::in_plane_axes;
 
 /// Runs `network` over `block` (shape `dhw`) as `pipeline` says; returns (logits, channels).
-pub fn run_block(
+pub async fn run_block(
     network: &Network,
     pipeline: &Pipeline,
     block: Vec<f32>,
@@ -21,12 +21,12 @@ pub fn run_block(
     match *pipeline {
         Pipeline::Volume => {
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
-            let (out, out_shape) = network.run_with_progress(block, &shape, progress)?;
+            let (out, out_shape) = network.run_with_progress(block, &shape, progress).await?;
             expect_shape(&out_shape, &[1, 0, dhw[0], dhw[1], dhw[2]], &shape)?;
             Ok((out, out_shape[1]))
         }
-        Pipeline::Patches3d { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress),
-        Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress),
+        Pipeline::Patches3d { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress).await,
+        Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress).await,
         Pipeline::LocateThenSegment { .. } => {
             Err(ModelError::Format("a locate-then-segment model runs through `infer::located`".into()))
         }
@@ -36,7 +36,7 @@ pub fn run_block(
 /// Runs `network` over `block` as `pipeline` says and decides labels (network order). A
 /// `volume` run of a network that streams (see `infer::streaming`) goes plane by plane and
 /// never holds whole activations or outputs.
-pub fn run_block_labels(
+pub async fn run_block_labels(
     network: &Network,
     pipeline: &Pipeline,
     block: Vec<f32>,
@@ -48,19 +48,21 @@ pub fn run_block_labels(
         (Pipeline::Volume, Some(streamed)) => {
             let mut labels = Vec::with_capacity(block.len());
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
-            streamed.run(
-                &block,
-                shape,
-                &mut |plane, channels| {
-                    labels.extend(decide(plane, channels, decision)?);
-                    Ok(())
-                },
-                progress,
-            )?;
+            streamed
+                .run(
+                    &block,
+                    shape,
+                    &mut |plane, channels| {
+                        labels.extend(decide(plane, channels, decision)?);
+                        Ok(())
+                    },
+                    progress,
+                )
+                .await?;
             Ok(labels)
         }
         _ => {
-            let (output, channels) = run_block(network, pipeline, block, dhw, progress)?;
+            let (output, channels) = run_block(network, pipeline, block, dhw, progress).await?;
             decide(&output, channels, decision)
         }
     }
@@ -108,7 +110,7 @@ fn gaussian(patch: [usize; 3]) -> Vec<f32> {
     out
 }
 
-fn patches(
+async fn patches(
     network: &Network,
     block: &[f32],
     dhw: [usize; 3],
@@ -146,7 +148,8 @@ fn patches(
         }
         let count = grid.len() as f64;
         let shape = [1, 1, patch[0], patch[1], patch[2]];
-        let (out, out_shape) = network.run_with_progress(input, &shape, &mut |f| progress((i as f64 + f) / count))?;
+        let (out, out_shape) =
+            network.run_with_progress(input, &shape, &mut |f| progress((i as f64 + f) / count)).await?;
         expect_shape(&out_shape, &[1, 0, patch[0], patch[1], patch[2]], &shape)?;
         if sum.is_empty() {
             channels = out_shape[1];
@@ -181,7 +184,7 @@ fn patches(
     Ok((logits, channels))
 }
 
-fn slices(
+async fn slices(
     network: &Network,
     block: &[f32],
     dhw: [usize; 3],
@@ -214,7 +217,7 @@ fn slices(
         let shape = [count, 1, rows, cols];
         let done = first as f64 / dhw[axis] as f64;
         let share = count as f64 / dhw[axis] as f64;
-        let (out, out_shape) = network.run_with_progress(input, &shape, &mut |f| progress(done + f * share))?;
+        let (out, out_shape) = network.run_with_progress(input, &shape, &mut |f| progress(done + f * share)).await?;
         expect_shape(&out_shape, &[count, 0, rows, cols], &shape)?;
         if logits.is_empty() {
             channels = out_shape[1];
@@ -238,6 +241,7 @@ fn slices(
 mod tests {
     use super::*;
     use crate::models::onnx_graph::{float_value, model};
+    use pollster::block_on;
     use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, *};
 
     /// A pointwise network with 2 output channels, c0 = 2x + 1 and c1 = −x, for `rank`-D input
@@ -297,21 +301,21 @@ mod tests {
         let net = pointwise(3);
         let dhw = [13, 17, 20];
         let data = block(dhw);
-        let (whole, c) = run_block(&net, &Pipeline::Volume, data.clone(), dhw, &mut |_| true).unwrap();
+        let (whole, c) = block_on(run_block(&net, &Pipeline::Volume, data.clone(), dhw, &mut |_| true)).unwrap();
         assert_eq!(c, 2);
         assert!(close(&whole, &expected(&data)));
         let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
         let mut calls = 0;
-        let (tiled, _) = run_block(&net, &patched, data.clone(), dhw, &mut |_| {
+        let (tiled, _) = block_on(run_block(&net, &patched, data.clone(), dhw, &mut |_| {
             calls += 1;
             true
-        })
+        }))
         .unwrap();
         assert!(close(&tiled, &whole), "blended patches differ from the one-shot result");
         assert!(calls > 8, "progress is reported per patch");
         // A block smaller than the patch is padded and cropped back.
         let small = [3, 4, 5];
-        let (out, _) = run_block(&net, &patched, block(small), small, &mut |_| true).unwrap();
+        let (out, _) = block_on(run_block(&net, &patched, block(small), small, &mut |_| true)).unwrap();
         assert!(close(&out, &expected(&block(small))));
     }
 
@@ -321,8 +325,8 @@ mod tests {
         let dhw = [7, 9, 11];
         let data = block(dhw);
         for axis in 0..3 {
-            let (out, c) =
-                run_block(&net, &Pipeline::Slices2d { axis, batch: 3 }, data.clone(), dhw, &mut |_| true).unwrap();
+            let slices = Pipeline::Slices2d { axis, batch: 3 };
+            let (out, c) = block_on(run_block(&net, &slices, data.clone(), dhw, &mut |_| true)).unwrap();
             assert_eq!(c, 2);
             assert!(close(&out, &expected(&data)), "axis {axis}");
         }
@@ -333,7 +337,7 @@ mod tests {
         let net = pointwise(3);
         let dhw = [16, 16, 16];
         let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
-        let result = run_block(&net, &patched, block(dhw), dhw, &mut |f| f < 0.3);
+        let result = block_on(run_block(&net, &patched, block(dhw), dhw, &mut |f| f < 0.3));
         assert!(matches!(result, Err(ModelError::Cancelled)));
     }
 }

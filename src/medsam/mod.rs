@@ -91,7 +91,7 @@ impl MedSam {
 
     /// Runs the encoder on a [0, 1] grey image (see [`Image::to_unit`]) or three [0, 1] colour
     /// channels of the same size.
-    pub fn encode(&self, channels: &[Image]) -> Result<Embedding, ModelError> {
+    pub async fn encode(&self, channels: &[Image]) -> Result<Embedding, ModelError> {
         let first = channels.first().ok_or_else(|| ModelError::Shape("no image to encode".into()))?;
         if channels.len() != 1 && channels.len() != 3
             || channels
@@ -102,13 +102,13 @@ impl MedSam {
         {
             return Err(ModelError::Shape("MedSAM takes one grey or three colour channels of one size".into()));
         }
-        let values = self.encode_input(encoder_input(channels))?;
+        let values = self.encode_input(encoder_input(channels)).await?;
         Ok(Embedding { values, rows: first.rows, cols: first.cols })
     }
 
     /// Runs the encoder on a prepared `[1, 3, 256, 256]` input; returns the embeddings.
-    pub fn encode_input(&self, input: Vec<f32>) -> Result<Vec<f32>, ModelError> {
-        let (values, shape) = self.encoder.run(input, &[1, 3, SIDE, SIDE])?;
+    pub async fn encode_input(&self, input: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+        let (values, shape) = self.encoder.run(input, &[1, 3, SIDE, SIDE]).await?;
         if shape != [1, 256, 64, 64] {
             return Err(ModelError::Shape(format!("the encoder returned {shape:?}, expected [1, 256, 64, 64]")));
         }
@@ -117,11 +117,13 @@ impl MedSam {
 
     /// The decoder's raw outputs for embeddings and a box in 256-pixel space: 256² logits and
     /// the IoU estimate.
-    pub fn decode_raw(&self, embeddings: &[f32], box_256: [f32; 4]) -> Result<(Vec<f32>, f32), ModelError> {
-        let outputs = self.decoder.run_all(
-            vec![(embeddings.to_vec(), vec![1, 256, 64, 64]), (box_256.to_vec(), vec![1, 1, 4])],
-            &mut |_| true,
-        )?;
+    pub async fn decode_raw(&self, embeddings: &[f32], box_256: [f32; 4]) -> Result<(Vec<f32>, f32), ModelError> {
+        let outputs = self
+            .decoder
+            .run_all(vec![(embeddings.to_vec(), vec![1, 256, 64, 64]), (box_256.to_vec(), vec![1, 1, 4])], &mut |_| {
+                true
+            })
+            .await?;
         let (logits, shape) = &outputs[0];
         if shape != &[1, 1, SIDE, SIDE] {
             return Err(ModelError::Shape(format!("the decoder returned {shape:?}, expected [1, 1, 256, 256]")));
@@ -132,11 +134,11 @@ impl MedSam {
 
     /// The mask for `prompt` (slice pixels) on an encoded slice: logits cropped to the resized
     /// image, upsampled bilinearly to the slice, thresholded at 0.
-    pub fn decode(&self, embedding: &Embedding, prompt: BoxPrompt) -> Result<Mask, ModelError> {
+    pub async fn decode(&self, embedding: &Embedding, prompt: BoxPrompt) -> Result<Mask, ModelError> {
         let (rows, cols) = (embedding.rows, embedding.cols);
         let scale = SIDE as f32 / rows.max(cols) as f32;
         let box_256 = prompt.map(|v| v * scale);
-        let (logits, iou) = self.decode_raw(&embedding.values, box_256)?;
+        let (logits, iou) = self.decode_raw(&embedding.values, box_256).await?;
         let (new_rows, new_cols) = resized_size(rows, cols);
         let cropped: Vec<f32> = (0..new_rows).flat_map(|r| logits[r * SIDE..r * SIDE + new_cols].to_vec()).collect();
         let full = resize_bilinear(&cropped, new_rows, new_cols, rows, cols);

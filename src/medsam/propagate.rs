@@ -41,32 +41,32 @@ impl SliceEncoder {
     }
 
     /// The embedding of slice `index` of `scan` (encoded on first use).
-    pub fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, ModelError> {
+    pub async fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, ModelError> {
         if !self.cache.contains_key(&index) {
             let image = Image::slice_of(scan, self.axis, index).ok_or_else(|| {
                 ModelError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
             })?;
-            let embedding = medsam.encode(&[image.to_unit(self.window)])?;
+            let embedding = medsam.encode(&[image.to_unit(self.window)]).await?;
             self.cache.insert(index, embedding);
         }
         Ok(&self.cache[&index])
     }
 
     /// The mask for a box on slice `index`.
-    pub fn segment(
+    pub async fn segment(
         &mut self,
         medsam: &MedSam,
         scan: &Volume,
         index: usize,
         box_px: BoxPrompt,
     ) -> Result<Mask, ModelError> {
-        medsam.decode(self.embedding(medsam, scan, index)?, box_px)
+        medsam.decode(self.embedding(medsam, scan, index).await?, box_px).await
     }
 
     /// A 3D mask (x fastest, the scan's grid) from a box on slice `index`, walking outwards
     /// within the slices `range` = [first, last] (`None`: the whole volume) while the mask lasts.
     /// `progress(slices done, most slices)` may cancel.
-    pub fn propagate(
+    pub async fn propagate(
         &mut self,
         medsam: &MedSam,
         scan: &Volume,
@@ -87,7 +87,7 @@ impl SliceEncoder {
         let (first_slice, last_slice) = (first_slice.min(index), last_slice.clamp(index, depth - 1));
         let most = last_slice - first_slice + 1;
         let mut volume = vec![0u8; shape.iter().product()];
-        let first = self.segment(medsam, scan, index, box_px)?;
+        let first = self.segment(medsam, scan, index, box_px).await?;
         let mut done = 1;
         if !progress(done, most) {
             return Err(ModelError::Cancelled);
@@ -101,7 +101,7 @@ impl SliceEncoder {
                     break;
                 }
                 let Some(next_box) = next_box(&previous, self.margin_256) else { break };
-                let mask = self.segment(medsam, scan, next as usize, next_box)?;
+                let mask = self.segment(medsam, scan, next as usize, next_box).await?;
                 done += 1;
                 if !progress(done, most) {
                     return Err(ModelError::Cancelled);

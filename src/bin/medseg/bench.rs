@@ -7,7 +7,7 @@ use medseg::medsam::image::{Image, Window};
 use medseg::volume::{read_nifti, ReadLimits};
 
 /// Runs the decode benchmark on each file (or the MedSAM one with `--medsam`).
-pub fn run(args: &[String]) -> Result<(), String> {
+pub async fn run(args: &[String]) -> Result<(), String> {
     let mut runs = 7usize;
     let mut files = Vec::new();
     let mut medsam = false;
@@ -26,7 +26,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Err("usage: medseg bench [--runs N] [--medsam] FILE...".into());
     }
     if medsam {
-        return medsam_bench(&files, runs);
+        return medsam_bench(&files, runs).await;
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -60,7 +60,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// MedSAM on the middle axial slice of each scan (CT soft-tissue window): encoder and decoder
 /// (a centred box of half the slice) medians.
-fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
+async fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
     let model = crate::medsam::load()?;
     println!("{:<40} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB");
     for path in files {
@@ -72,9 +72,9 @@ fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
         let (mut encode_ms, mut decode_ms) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             let t0 = Instant::now();
-            let embedding = model.encode(std::slice::from_ref(&unit)).map_err(|e| e.to_string())?;
+            let embedding = model.encode(std::slice::from_ref(&unit)).await.map_err(|e| e.to_string())?;
             let t1 = Instant::now();
-            std::hint::black_box(model.decode(&embedding, prompt).map_err(|e| e.to_string())?);
+            std::hint::black_box(model.decode(&embedding, prompt).await.map_err(|e| e.to_string())?);
             let t2 = Instant::now();
             encode_ms.push(ms(t1 - t0));
             decode_ms.push(ms(t2 - t1));

@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
+use pollster::block_on;
+
 mod bench;
 mod medsam;
 mod models;
@@ -32,12 +35,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("info") => info(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
+        Some("bench") => block_on(bench::run(&args[1..])),
         Some("compare") => compare(&args[1..]),
-        Some("segment") => models::segment_command(&args[1..]),
+        Some("segment") => block_on(models::segment_command(&args[1..])),
         Some("eval") => models::eval_command(&args[1..]),
         Some("models") => models::models_command(&args[1..]),
-        Some("medsam") => medsam::medsam_command(&args[1..]),
+        Some("medsam") => block_on(medsam::medsam_command(&args[1..])),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -51,6 +54,18 @@ fn main() -> ExitCode {
             eprintln!("medseg: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs a command that runs networks (asynchronous, see `Network::run`) to completion. The
+/// wasm32 build of this binary, made only because the wasm test run builds every binary, has
+/// no pollster: there the CPU runs finish on their first poll.
+#[cfg(target_arch = "wasm32")]
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the medseg command-line tool cannot wait for asynchronous work in wasm32"),
     }
 }
 

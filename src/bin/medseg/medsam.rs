@@ -50,7 +50,7 @@ fn numbers(text: &str, count: usize, what: &str) -> Result<Vec<f32>, String> {
 }
 
 /// `medseg medsam …`
-pub fn medsam_command(args: &[String]) -> Result<(), String> {
+pub async fn medsam_command(args: &[String]) -> Result<(), String> {
     let (mut input, mut output, mut prompt, mut slice, mut window, mut range) = (None, None, None, None, None, None);
     let mut propagate = false;
     let mut it = args.iter();
@@ -85,7 +85,7 @@ pub fn medsam_command(args: &[String]) -> Result<(), String> {
     let medsam = load()?;
     let lower = input.to_ascii_lowercase();
     if [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e)) {
-        return segment_picture(&medsam, &input, prompt, &output);
+        return segment_picture(&medsam, &input, prompt, &output).await;
     }
     let scan = open_scan(&input)?;
     let (axis, index) = match slice {
@@ -119,11 +119,12 @@ pub fn medsam_command(args: &[String]) -> Result<(), String> {
                 eprint!("\rpropagating: {done} slices (at most {most})   ");
                 true
             })
+            .await
             .map_err(|e| e.to_string())?;
         eprintln!();
         volume
     } else {
-        let mask = encoder.segment(&medsam, &scan, index, prompt).map_err(|e| e.to_string())?;
+        let mask = encoder.segment(&medsam, &scan, index, prompt).await.map_err(|e| e.to_string())?;
         eprintln!("IoU estimate {:.3}", mask.iou);
         let mut volume = vec![0u8; scan.shape3().iter().product()];
         mask.write_into(&mut volume, scan.shape3(), axis, index);
@@ -186,11 +187,11 @@ fn read_picture(path: &str) -> Result<Vec<Image>, String> {
         .collect())
 }
 
-fn segment_picture(medsam: &MedSam, path: &str, prompt: [f32; 4], output: &str) -> Result<(), String> {
+async fn segment_picture(medsam: &MedSam, path: &str, prompt: [f32; 4], output: &str) -> Result<(), String> {
     let channels = read_picture(path)?;
     let started = std::time::Instant::now();
-    let mask =
-        medsam.decode(&medsam.encode(&channels).map_err(|e| e.to_string())?, prompt).map_err(|e| e.to_string())?;
+    let embedding = medsam.encode(&channels).await.map_err(|e| e.to_string())?;
+    let mask = medsam.decode(&embedding, prompt).await.map_err(|e| e.to_string())?;
     eprintln!("done in {:.2} s, IoU estimate {:.3}", started.elapsed().as_secs_f64(), mask.iou);
     let count = mask.values.iter().filter(|&&v| v != 0).count();
     if output.to_ascii_lowercase().ends_with(".png") {

@@ -52,7 +52,7 @@ fn load_model(spec: &str) -> Result<Model, String> {
 }
 
 /// `medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz`
-pub fn segment_command(args: &[String]) -> Result<(), String> {
+pub async fn segment_command(args: &[String]) -> Result<(), String> {
     let (mut model, mut output, mut scan) = (None, None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -81,6 +81,7 @@ pub fn segment_command(args: &[String]) -> Result<(), String> {
         }
         true
     })
+    .await
     .map_err(|e| e.to_string())?;
     let timings: Vec<String> =
         stages.windows(2).map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64())).collect();
