@@ -27,8 +27,12 @@ web: setup-build
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM)
 	node scripts/precache.mjs
 
+## The GPU backend's tests need an adapter: lavapipe (software Vulkan) where there is no GPU.
+## Mesa wants a private runtime directory, which containers often lack.
 test-native:
-	cargo test --all-targets
+	scripts/setup.sh gpu
+	mkdir -p -m 700 $${XDG_RUNTIME_DIR:=/tmp/medseg-xdg-$$(id -u)} && \
+		XDG_RUNTIME_DIR=$$XDG_RUNTIME_DIR MEDSEG_REQUIRE_GPU=1 cargo test --all-targets
 
 ## wasm32 tests under node; the wasm-release profile reuses the page build's compiled dependencies.
 test-wasm: setup-build

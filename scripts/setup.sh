@@ -4,6 +4,8 @@
 #   scripts/setup.sh sample    the "Load sample" scan (MNI152 T1 from the PyPI package nilearn) and the
 #                              teaching example's cases made from it (www/examples/cases)
 #   scripts/setup.sh browser   Debian chromium + chromedriver, npm playwright-core (browser tests)
+#   scripts/setup.sh gpu       Debian mesa-vulkan-drivers + libvulkan1: the lavapipe software Vulkan
+#                              adapter, so the GPU backend's tests run on machines without a GPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +72,14 @@ setup_browser() {
     if [ ! -d tests/e2e/node_modules/playwright-core ]; then
         say "installing npm packages for the browser tests"
         (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+setup_gpu() {
+    if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+        say "installing Debian mesa-vulkan-drivers and libvulkan1 (lavapipe, a software Vulkan adapter)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
     fi
 }
 

@@ -48,14 +48,15 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
 
 /// Builds a graph with one source per shape, runs it decluttered on the CPU and on the GPU, and
 /// compares every output.
-fn check(name: &str, shapes: &[&[usize]], build: impl FnOnce(&mut TypedModel, &[OutletId]) -> TractResult<TVec<OutletId>>) {
+fn check(
+    name: &str,
+    shapes: &[&[usize]],
+    build: impl FnOnce(&mut TypedModel, &[OutletId]) -> TractResult<TVec<OutletId>>,
+) {
     let Some(gpu) = gpu() else { return };
     let mut model = TypedModel::default();
-    let sources: Vec<OutletId> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| model.add_source(format!("x{i}"), f32::fact(*s)).unwrap())
-        .collect();
+    let sources: Vec<OutletId> =
+        shapes.iter().enumerate().map(|(i, s)| model.add_source(format!("x{i}"), f32::fact(*s)).unwrap()).collect();
     let outputs = build(&mut model, &sources).unwrap();
     model.select_output_outlets(&outputs).unwrap();
     let model = model.into_decluttered().unwrap();
@@ -76,7 +77,13 @@ fn check(name: &str, shapes: &[&[usize]], build: impl FnOnce(&mut TypedModel, &[
     }
 }
 
-fn spec(kernel: &[usize], pads: (&[usize], &[usize]), strides: &[usize], dilations: &[usize], c: (usize, usize)) -> PoolSpec {
+fn spec(
+    kernel: &[usize],
+    pads: (&[usize], &[usize]),
+    strides: &[usize],
+    dilations: &[usize],
+    c: (usize, usize),
+) -> PoolSpec {
     PoolSpec {
         data_format: DataFormat::NCHW,
         kernel_shape: kernel.into(),
@@ -92,26 +99,55 @@ fn constant(model: &mut TypedModel, name: &str, shape: &[usize], seed: u64) -> T
     model.add_const(name, Tensor::from_shape(shape, &random(shape.iter().product(), seed))?)
 }
 
-fn conv_case(name: &str, input: &[usize], c_out: usize, group: usize, kernel: &[usize], pads: (&[usize], &[usize]), strides: &[usize], dilations: &[usize]) {
+/// A convolution of `input` into `c_out` channels; `geometry` is (kernel, padding before and
+/// after, strides, dilations).
+type Geometry<'a> = (&'a [usize], (&'a [usize], &'a [usize]), &'a [usize], &'a [usize]);
+
+fn conv_case(name: &str, input: &[usize], c_out: usize, group: usize, geometry: Geometry) {
+    let (kernel, pads, strides, dilations) = geometry;
     let c_in = input[1];
     check(name, &[input], |m, x| {
         let mut kshape = vec![c_out, c_in / group];
         kshape.extend_from_slice(kernel);
         let k = constant(m, "kernel", &kshape, 1)?;
         let b = constant(m, "bias", &[c_out], 2)?;
-        let op = Conv { pool_spec: spec(kernel, pads, strides, dilations, (c_in, c_out)), kernel_fmt: KernelFormat::OIHW, group, q_params: None };
+        let op = Conv {
+            pool_spec: spec(kernel, pads, strides, dilations, (c_in, c_out)),
+            kernel_fmt: KernelFormat::OIHW,
+            group,
+            q_params: None,
+        };
         m.wire_node("conv", op, &[x[0], k, b])
     });
 }
 
 #[test]
 fn convolutions() {
-    conv_case("conv1d stride 2", &[2, 3, 17], 5, 1, &[3], (&[1], &[2]), &[2], &[1]);
-    conv_case("conv2d odd, dilation 2", &[1, 3, 13, 11], 6, 1, &[3, 3], (&[2, 2], &[2, 2]), &[1, 1], &[2, 2]);
-    conv_case("conv2d grouped, stride 2", &[1, 4, 9, 10], 6, 2, &[3, 2], (&[1, 0], &[1, 1]), &[2, 2], &[1, 1]);
-    conv_case("conv2d depthwise", &[1, 5, 8, 7], 5, 5, &[3, 3], (&[1, 1], &[1, 1]), &[1, 1], &[1, 1]);
-    conv_case("conv3d dilation 3, 7 outputs", &[1, 3, 9, 8, 7], 7, 1, &[3, 3, 3], (&[3, 3, 3], &[3, 3, 3]), &[1, 1, 1], &[3, 3, 3]);
-    conv_case("conv3d stride 2 no padding", &[1, 2, 9, 9, 9], 4, 1, &[2, 3, 2], (&[0, 0, 0], &[0, 0, 0]), &[2, 2, 2], &[1, 1, 1]);
+    conv_case("conv1d stride 2", &[2, 3, 17], 5, 1, (&[3], (&[1], &[2]), &[2], &[1]));
+    conv_case("conv2d odd, dilation 2", &[1, 3, 13, 11], 6, 1, (&[3, 3], (&[2, 2], &[2, 2]), &[1, 1], &[2, 2]));
+    conv_case("conv2d grouped, stride 2", &[1, 4, 9, 10], 6, 2, (&[3, 2], (&[1, 0], &[1, 1]), &[2, 2], &[1, 1]));
+    conv_case("conv2d depthwise", &[1, 5, 8, 7], 5, 5, (&[3, 3], (&[1, 1], &[1, 1]), &[1, 1], &[1, 1]));
+    conv_case(
+        "conv3d dilation 3, 7 outputs",
+        &[1, 3, 9, 8, 7],
+        7,
+        1,
+        (&[3, 3, 3], (&[3, 3, 3], &[3, 3, 3]), &[1, 1, 1], &[3, 3, 3]),
+    );
+    conv_case(
+        "conv2d without batch axis, 9 outputs",
+        &[1, 4, 12, 10],
+        9,
+        1,
+        (&[3, 3], (&[1, 1], &[1, 1]), &[1, 1], &[1, 1]),
+    );
+    conv_case(
+        "conv3d stride 2 no padding",
+        &[1, 2, 9, 9, 9],
+        4,
+        1,
+        (&[2, 3, 2], (&[0, 0, 0], &[0, 0, 0]), &[2, 2, 2], &[1, 1, 1]),
+    );
 }
 
 fn deconv_case(name: &str, input: &[usize], c_out: usize, kernel: &[usize], pads: &[usize], strides: &[usize]) {
@@ -151,6 +187,9 @@ fn matrix_products() {
     einsum_case("transposed operands", "bkm,bnk->bmn", &[2, 19, 5], &[2, 6, 19]);
     einsum_case("outer product", "m,n->mn", &[7], &[5]);
     einsum_case("channels (1x1 conv)", "ncdhw,kc->nkdhw", &[1, 6, 3, 4, 5], &[4, 6]);
+    einsum_case("batch of one summed away", "nihw,oi->ohw", &[1, 3, 17, 18], &[20, 3]);
+    einsum_case("two contracted axes", "ambk,bkn->amn", &[5, 9, 4, 8], &[4, 8, 24]);
+    einsum_case("tiled, rows from B", "ncx,kc->nkx", &[2, 37, 70], &[33, 37]);
 }
 
 #[test]
@@ -210,7 +249,9 @@ fn reductions_and_normalisations() {
     ] {
         check(name, &[&[2, 5, 3, 7]], |m, x| m.wire_node(name, Reduce::new(tvec![1, 3], reducer), &[x[0]]));
     }
-    check("softmax", &[&[2, 9, 5]], |m, x| m.wire_node("softmax", Softmax::new(tvec![1], None, SoftmaxKind::Softmax), &[x[0]]));
+    check("softmax", &[&[2, 9, 5]], |m, x| {
+        m.wire_node("softmax", Softmax::new(tvec![1], None, SoftmaxKind::Softmax), &[x[0]])
+    });
     check("log softmax", &[&[3, 17]], |m, x| {
         m.wire_node("log softmax", Softmax::new(tvec![1], None, SoftmaxKind::LogSoftmax), &[x[0]])
     });
@@ -222,11 +263,17 @@ fn reductions_and_normalisations() {
 #[test]
 fn max_pooling() {
     check("max pool 2d", &[&[1, 3, 9, 8]], |m, x| {
-        let op = MaxPool { pool_spec: spec(&[3, 3], (&[1, 1], &[1, 1]), &[2, 2], &[1, 1], (3, 3)), with_index_outputs: None };
+        let op = MaxPool {
+            pool_spec: spec(&[3, 3], (&[1, 1], &[1, 1]), &[2, 2], &[1, 1], (3, 3)),
+            with_index_outputs: None,
+        };
         m.wire_node("pool", op, &[x[0]])
     });
     check("max pool 3d", &[&[1, 2, 7, 6, 5]], |m, x| {
-        let op = MaxPool { pool_spec: spec(&[2, 2, 2], (&[0, 0, 0], &[0, 0, 0]), &[2, 2, 2], &[1, 1, 1], (2, 2)), with_index_outputs: None };
+        let op = MaxPool {
+            pool_spec: spec(&[2, 2, 2], (&[0, 0, 0], &[0, 0, 0]), &[2, 2, 2], &[1, 1, 1], (2, 2)),
+            with_index_outputs: None,
+        };
         m.wire_node("pool", op, &[x[0]])
     });
 }
@@ -239,7 +286,9 @@ fn data_movement() {
         let op = Pad { pads: vec![(0, 0), (2, 1), (1, 3)], mode: PadMode::Constant(Arc::new(tensor0(1.5f32))) };
         m.wire_node("pad", op, &[x[0]])
     });
-    check("concat", &[&[2, 3, 4], &[2, 5, 4], &[2, 1, 4]], |m, x| m.wire_node("concat", TypedConcat { axis: 1 }, &[x[0], x[1], x[2]]));
+    check("concat", &[&[2, 3, 4], &[2, 5, 4], &[2, 1, 4]], |m, x| {
+        m.wire_node("concat", TypedConcat { axis: 1 }, &[x[0], x[1], x[2]])
+    });
     check("downsample", &[&[1, 2, 11, 6]], |m, x| {
         m.wire_node("downsample", Downsample { axis: 2, stride: 2, modulo: 1 }, &[x[0]])
     });
@@ -252,5 +301,9 @@ fn data_movement() {
 fn self_check_passes() {
     let Some(gpu) = gpu() else { return };
     let error = pollster::block_on(medseg::gpu::self_check(&gpu)).unwrap();
-    eprintln!("self-check on {}: max relative error {error:.2e}", gpu.description);
+    eprintln!(
+        "self-check on {} (largest binding {} MiB): max relative error {error:.2e}",
+        gpu.description,
+        gpu.max_binding_bytes >> 20
+    );
 }

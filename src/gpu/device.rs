@@ -86,11 +86,8 @@ impl Gpu {
         let Ok(adapter) = instance.request_adapter(&options).await else { return Ok(None) };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let descriptor = wgpu::DeviceDescriptor {
-            label: Some("medseg"),
-            required_limits: limits.clone(),
-            ..Default::default()
-        };
+        let descriptor =
+            wgpu::DeviceDescriptor { label: Some("medseg"), required_limits: limits.clone(), ..Default::default() };
         let (device, queue) = adapter
             .request_device(&descriptor)
             .await
@@ -104,7 +101,7 @@ impl Gpu {
         device.set_device_lost_callback(move |reason, message| {
             sink.lock().expect("failure lock").get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
         });
-        let max_binding_bytes = u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+        let max_binding_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         Ok(Some(Gpu {
             device,
             queue,
@@ -186,12 +183,14 @@ impl Gpu {
         }
     }
 
-    /// Records `kernel` over `count` invocations with parameter words `params` (word 0 is
-    /// `count`), writing `output` and reading `inputs` (bindings 1, 2, …).
+    /// Records `kernel` with parameter words `params`, writing `output` and reading `inputs`
+    /// (bindings 1, 2, …): over `grid` workgroups when given, else over `params[0]`
+    /// invocations (64 per workgroup, the workgroups in a 2D grid).
     pub fn dispatch(
         &self,
         kernel: Kernel,
         params: &[u32],
+        grid: Option<[u32; 3]>,
         output: &GpuBuffer,
         inputs: &[&GpuBuffer],
     ) -> Result<(), GpuError> {
@@ -217,19 +216,25 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let groups = count.div_ceil(WORKGROUP);
-        let x = groups.min(65535);
-        let y = groups.div_ceil(x);
-        if y > 65535 {
-            return Err(GpuError::TooLarge { bytes: count * 4, limit: 65535 * 65535 * WORKGROUP * 4 });
-        }
+        let [x, y, z] = match grid {
+            Some(grid) => grid,
+            None => {
+                let groups = count.div_ceil(WORKGROUP);
+                let x = groups.min(65535);
+                let y = groups.div_ceil(x);
+                if y > 65535 {
+                    return Err(GpuError::TooLarge { bytes: count * 4, limit: 65535 * 65535 * WORKGROUP * 4 });
+                }
+                [x as u32, y as u32, 1]
+            }
+        };
         let mut pending = self.pending.lock().expect("pending lock");
         let (encoder, recorded) = pending.get_or_insert_with(|| (self.encoder(), 0));
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(x as u32, y as u32, 1);
+            pass.dispatch_workgroups(x, y, z);
         }
         *recorded += 1;
         let full = *recorded >= DISPATCHES_PER_SUBMIT;

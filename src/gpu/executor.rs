@@ -29,7 +29,10 @@ enum Step {
     /// Model input number `usize`.
     Input(usize),
     Constant(Value),
-    Gpu { lowered: Lowered, weights: Vec<Arc<GpuBuffer>> },
+    Gpu {
+        lowered: Lowered,
+        weights: Vec<Arc<GpuBuffer>>,
+    },
     /// A one-node tract plan fed with the node's inputs.
     Cpu(Arc<TypedSimplePlan>),
 }
@@ -199,12 +202,13 @@ impl GpuPlan {
                 _ => None,
             })
             .collect();
-        let input = |i: usize| buffers[i].ok_or_else(|| GpuError::Graph(format!("{}: input {i} is not on the GPU", node.name)));
+        let input =
+            |i: usize| buffers[i].ok_or_else(|| GpuError::Graph(format!("{}: input {i} is not on the GPU", node.name)));
         let buffer = match lowered {
             Lowered::Alias => input(0)?.clone(),
             Lowered::Kernels { dispatches, .. } => {
                 let output = self.gpu.buffer(shape.iter().product())?;
-                for Dispatch { kernel, params, operands } in dispatches {
+                for Dispatch { kernel, params, grid, operands } in dispatches {
                     let bound: Vec<&GpuBuffer> = operands
                         .iter()
                         .map(|o| match o {
@@ -212,7 +216,7 @@ impl GpuPlan {
                             Operand::Weight(i) => Ok(weights[*i].as_ref()),
                         })
                         .collect::<Result<_, _>>()?;
-                    self.gpu.dispatch(*kernel, params, &output, &bound)?;
+                    self.gpu.dispatch(*kernel, params, *grid, &output, &bound)?;
                 }
                 Arc::new(output)
             }
@@ -241,7 +245,8 @@ fn upload_constants(
     }
     for (&id, step) in order.iter().zip(steps.iter_mut()) {
         let Step::Constant(Value::Cpu(tensor)) = step else { continue };
-        if !read_on_gpu.contains(&id) || !stored(tensor.datum_type()) || tensor.len() as u64 * 4 > gpu.max_binding_bytes {
+        if !read_on_gpu.contains(&id) || !stored(tensor.datum_type()) || tensor.len() as u64 * 4 > gpu.max_binding_bytes
+        {
             continue;
         }
         let name = &model.nodes[id].name;

@@ -33,6 +33,7 @@ pub(crate) const SELECT: Kernel = Kernel { source: ELEMENTWISE, entry: "select_m
 pub(crate) const CONVOLUTION: Kernel = Kernel { source: CONV, entry: "conv_main" };
 pub(crate) const DECONVOLUTION: Kernel = Kernel { source: CONV, entry: "deconv_main" };
 pub(crate) const MATRIX_PRODUCT: Kernel = Kernel { source: MATMUL, entry: "matmul_main" };
+pub(crate) const TILED_MATRIX_PRODUCT: Kernel = Kernel { source: MATMUL, entry: "matmul_tiled_main" };
 pub(crate) const MAX_POOL: Kernel = Kernel { source: POOL, entry: "max_pool_main" };
 pub(crate) const REDUCTION: Kernel = Kernel { source: REDUCE, entry: "reduce_main" };
 pub(crate) const NORMALISATION: Kernel = Kernel { source: NORM, entry: "norm_main" };
@@ -50,9 +51,17 @@ pub enum Operand {
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     pub kernel: Kernel,
-    /// Parameter words; word 0 is the number of invocations.
+    /// Parameter words; word 0 is the number of invocations that do work.
     pub params: Vec<u32>,
+    /// Workgroups along x, y, z; `None`: `params[0]` invocations, 64 per workgroup.
+    pub grid: Option<[u32; 3]>,
     pub operands: Vec<Operand>,
+}
+
+impl Dispatch {
+    fn linear(kernel: Kernel, params: Vec<u32>, operands: Vec<Operand>) -> Dispatch {
+        Dispatch { kernel, params, grid: None, operands }
+    }
 }
 
 /// How the GPU computes a node.
@@ -90,10 +99,13 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
     }
     let op = &node.op;
     if let Some(conv) = op.downcast_ref::<Conv>() {
-        return (conv.q_params.is_none()).then(|| convolution(&conv.pool_spec, conv.kernel_fmt, conv.group, None, inputs, &shapes, &out)).flatten();
+        return (conv.q_params.is_none())
+            .then(|| convolution(&conv.pool_spec, conv.kernel_fmt, conv.group, None, inputs, &shapes, &out))
+            .flatten();
     }
     if let Some(deconv) = op.downcast_ref::<Deconv>() {
-        let pads = deconv_pads(deconv, &shapes[0])?;
+        let spatial_at = if deconv.pool_spec.data_format == DataFormat::CHW { 1 } else { 2 };
+        let pads = deconv_pads(deconv, &shapes[0][spatial_at..])?;
         return convolution(&deconv.pool_spec, deconv.kernel_format, deconv.group, Some(pads), inputs, &shapes, &out);
     }
     // Everything below reads its data inputs from the GPU.
@@ -280,11 +292,14 @@ fn broadcast_kernel(kernel: Kernel, code: u32, alpha: f32, shapes: &[Vec<usize>]
     let mut params: Vec<u32> = vec![out.iter().product::<usize>() as u32, code, alpha.to_bits()];
     params.extend(words(dims));
     let operands = shapes.len();
-    for k in 0..3 {
+    let mut same_layout = [0u32; 3];
+    for (k, same) in same_layout.iter_mut().enumerate() {
         let strides = if k < operands { broadcast_strides(&shapes[k], &dims)? } else { [0; RANK] };
+        *same = u32::from(k < operands && strides == contiguous_strides(&dims));
         params.extend(words(strides));
     }
-    let dispatch = Dispatch { kernel, params, operands: (0..operands).map(Operand::Input).collect() };
+    params.extend(same_layout);
+    let dispatch = Dispatch::linear(kernel, params, (0..operands).map(Operand::Input).collect());
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![] })
 }
 
@@ -292,7 +307,8 @@ fn broadcast_kernel(kernel: Kernel, code: u32, alpha: f32, shapes: &[Vec<usize>]
 fn gather(input: &[usize], out: &[usize], step: [i64; RANK], shift: [i64; RANK], pad: f32) -> Lowered {
     let dims = padded(out).expect("rank checked by the caller");
     let src = padded(input).expect("same rank as the output");
-    let dispatch = copy_dispatch(&dims, 0, &contiguous_strides(&dims), &src, &contiguous_strides(&src), step, shift, pad, 0);
+    let dispatch =
+        copy_dispatch(&dims, 0, &contiguous_strides(&dims), &src, &contiguous_strides(&src), step, shift, pad, 0);
     Lowered::Kernels { dispatches: vec![dispatch], weights: vec![] }
 }
 
@@ -315,7 +331,7 @@ fn copy_dispatch(
     params.extend(signed_words(step));
     params.extend(signed_words(shift));
     params.extend(words(*src_dims));
-    Dispatch { kernel: COPY, params, operands: vec![Operand::Input(input)] }
+    Dispatch::linear(COPY, params, vec![Operand::Input(input)])
 }
 
 fn permute(input: &[usize], from: usize, to: usize, out: &[usize]) -> Option<Lowered> {
@@ -332,7 +348,8 @@ fn permute(input: &[usize], from: usize, to: usize, out: &[usize]) -> Option<Low
         strides[lead + k] = src_strides[lead + axis];
         src_dims[lead + k] = src[lead + axis];
     }
-    let dispatch = copy_dispatch(&dims, 0, &contiguous_strides(&dims), &src_dims, &strides, [1; RANK], [0; RANK], 0.0, 0);
+    let dispatch =
+        copy_dispatch(&dims, 0, &contiguous_strides(&dims), &src_dims, &strides, [1; RANK], [0; RANK], 0.0, 0);
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![] })
 }
 
@@ -371,15 +388,23 @@ fn convolution(
     shapes: &[Vec<usize>],
     out: &[usize],
 ) -> Option<Lowered> {
-    if spec.data_format != DataFormat::NCHW || inputs.len() != 3 || inputs[0].datum_type != DatumType::F32 {
+    // Channel-first, with a batch axis (NCHW) or without one (CHW: a batch of one).
+    let batched = match spec.data_format {
+        DataFormat::NCHW => true,
+        DataFormat::CHW => false,
+        _ => return None,
+    };
+    if inputs.len() != 3 || inputs[0].datum_type != DatumType::F32 {
         return None;
     }
-    let spatial = shapes[0].len().checked_sub(2).filter(|r| (1..=3).contains(r))?;
+    let with_batch = |shape: &[usize]| if batched { shape.to_vec() } else { [&[1], shape].concat() };
+    let (input, out) = (with_batch(&shapes[0]), with_batch(out));
+    let spatial = input.len().checked_sub(2).filter(|r| (1..=3).contains(r))?;
     let kernel = format.kernel_as_group_o_i_hw(inputs[1].konst.as_ref()?, group).ok()?;
     let weights = floats(&kernel).ok()?;
-    let (c_in, c_out) = (shapes[0][1], out[1]);
+    let (c_in, c_out) = (input[1], out[1]);
     let bias = inputs[2].konst.as_ref()?;
-    let bias: Vec<f32> = match floats(&bias).ok()?.as_slice() {
+    let bias: Vec<f32> = match floats(bias).ok()?.as_slice() {
         [b] => vec![*b; c_out],
         b if b.len() == c_out => b.to_vec(),
         _ => return None,
@@ -393,7 +418,7 @@ fn convolution(
         Some(pads) => pads.iter().map(|&p| p as i64).collect(),
         None => spec
             .padding
-            .compute(&shapes[0][2..], &spec.kernel_shape, &spec.dilations(), &spec.strides())
+            .compute(&input[2..], &spec.kernel_shape, &spec.dilations(), &spec.strides())
             .iter()
             .map(|d| d.pad_before as i64)
             .collect(),
@@ -401,53 +426,62 @@ fn convolution(
     let mut lifted_pads = vec![0i64; 3 - spatial];
     lifted_pads.extend(pads);
     let c_out_group = c_out / group;
-    let lanes = if c_out_group % 4 == 0 || group == 1 { 4 } else { 1 };
+    let lanes = if c_out_group.is_multiple_of(8) || group == 1 { 8 } else { 1 };
     let voxels: usize = out[2..].iter().product();
     let count = out[0] * c_out.div_ceil(lanes) * voxels;
     let mut params: Vec<u32> = vec![count as u32, out[0] as u32, c_in as u32, c_out as u32, group as u32, lanes as u32];
-    params.extend(words(lift(&shapes[0][2..], 1)));
+    params.extend(words(lift(&input[2..], 1)));
     params.extend(words(lift(&out[2..], 1)));
     params.extend(words(lift(&spec.kernel_shape, 1)));
     params.extend(words(lift(&spec.strides(), 1)));
     params.extend(words(lift(&spec.dilations(), 1)));
     params.extend(signed_words(lifted_pads));
     let kernel = if deconv_pads.is_some() { DECONVOLUTION } else { CONVOLUTION };
-    let dispatch = Dispatch { kernel, params, operands: vec![Operand::Input(0), Operand::Weight(0), Operand::Weight(1)] };
+    let dispatch = Dispatch::linear(kernel, params, vec![Operand::Input(0), Operand::Weight(0), Operand::Weight(1)]);
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![weights, bias] })
 }
 
-fn deconv_pads(deconv: &Deconv, input: &[usize]) -> Option<Vec<usize>> {
+/// The padding before each spatial axis of a Deconv whose input has these spatial dims.
+fn deconv_pads(deconv: &Deconv, spatial: &[usize]) -> Option<Vec<usize>> {
     let spec = &deconv.pool_spec;
     let pads = spec
         .padding
-        .compute_for_deconv(&input[2..], &spec.kernel_shape, &spec.dilations(), &spec.strides(), &deconv.adjustments)
+        .compute_for_deconv(spatial, &spec.kernel_shape, &spec.dilations(), &spec.strides(), &deconv.adjustments)
         .ok()?;
     Some(pads.iter().map(|d| d.pad_before).collect())
 }
 
 fn max_pool(pool: &MaxPool, input: &[usize], out: &[usize]) -> Option<Lowered> {
     let spec = &pool.pool_spec;
-    if pool.with_index_outputs.is_some() || spec.data_format != DataFormat::NCHW {
+    // Channel-first, with a batch axis (NCHW) or without one (CHW).
+    let spatial_at = match spec.data_format {
+        DataFormat::NCHW => 2,
+        DataFormat::CHW => 1,
+        _ => return None,
+    };
+    if pool.with_index_outputs.is_some() {
         return None;
     }
-    let spatial = input.len().checked_sub(2).filter(|r| (1..=3).contains(r))?;
+    let planes: usize = input[..spatial_at].iter().product();
+    let (input, out) = (&input[spatial_at..], &out[spatial_at..]);
+    let spatial = Some(input.len()).filter(|r| (1..=3).contains(r))?;
     let lift = |values: &[usize]| -> Vec<usize> {
         let mut v = vec![1; 3 - spatial];
         v.extend_from_slice(values);
         v
     };
-    let pads: Vec<i64> = spec.computed_padding(&input[2..]).iter().map(|d| d.pad_before as i64).collect();
+    let pads: Vec<i64> = spec.computed_padding(input).iter().map(|d| d.pad_before as i64).collect();
     let mut lifted_pads = vec![0i64; 3 - spatial];
     lifted_pads.extend(pads);
-    let mut params = vec![out.iter().product::<usize>() as u32, (input[0] * input[1]) as u32];
-    params.extend(words(lift(&input[2..])));
-    params.extend(words(lift(&out[2..])));
+    let mut params = vec![(planes * out.iter().product::<usize>()) as u32, planes as u32];
+    params.extend(words(lift(input)));
+    params.extend(words(lift(out)));
     params.extend(words(lift(&spec.kernel_shape)));
     params.extend(words(lift(&spec.strides())));
     params.extend(words(lift(&spec.dilations())));
     params.extend(signed_words(lifted_pads));
     Some(Lowered::Kernels {
-        dispatches: vec![Dispatch { kernel: MAX_POOL, params, operands: vec![Operand::Input(0)] }],
+        dispatches: vec![Dispatch::linear(MAX_POOL, params, vec![Operand::Input(0)])],
         weights: vec![],
     })
 }
@@ -477,7 +511,7 @@ fn reduction(reduce: &Reduce, input: &[usize], out: &[usize]) -> Option<Lowered>
     params.extend(words(reduced));
     params.extend(words(contiguous_strides(&src)));
     Some(Lowered::Kernels {
-        dispatches: vec![Dispatch { kernel: REDUCTION, params, operands: vec![Operand::Input(0)] }],
+        dispatches: vec![Dispatch::linear(REDUCTION, params, vec![Operand::Input(0)])],
         weights: vec![],
     })
 }
@@ -488,13 +522,55 @@ fn normalisation(code: u32, eps: f32, input: &[usize], axis: usize) -> Lowered {
     let inner: usize = input[axis + 1..].iter().product();
     let params = vec![(outer * inner) as u32, code, input[axis] as u32, inner as u32, eps.to_bits()];
     Lowered::Kernels {
-        dispatches: vec![Dispatch { kernel: NORMALISATION, params, operands: vec![Operand::Input(0)] }],
+        dispatches: vec![Dispatch::linear(NORMALISATION, params, vec![Operand::Input(0)])],
         weights: vec![],
     }
 }
 
-/// An EinSum of two f32 operands with at most one contracted axis, each axis appearing at most
-/// once per operand.
+/// Merges neighbouring output axes that both operands address as one axis (outer stride =
+/// inner size × inner stride, or 0 and 0), so that e.g. a 1×1 convolution's spatial axes become
+/// one column axis; merged axes leave leading axes of size 1.
+#[allow(clippy::type_complexity)]
+fn merge_output_axes(
+    dims: [usize; RANK],
+    a: [usize; RANK],
+    b: [usize; RANK],
+) -> ([usize; RANK], [usize; RANK], [usize; RANK]) {
+    let mut axes: Vec<(usize, usize, usize)> = (0..RANK).map(|k| (dims[k], a[k], b[k])).filter(|x| x.0 != 1).collect();
+    let mut k = axes.len().saturating_sub(1);
+    while k > 0 {
+        let (outer, inner) = (axes[k - 1], axes[k]);
+        if outer.1 == inner.0 * inner.1 && outer.2 == inner.0 * inner.2 {
+            axes[k - 1] = (outer.0 * inner.0, inner.1, inner.2);
+            axes.remove(k);
+        }
+        k -= 1;
+    }
+    let (mut d, mut sa, mut sb) = ([1; RANK], [0; RANK], [0; RANK]);
+    let lead = RANK - axes.len();
+    for (i, (size, x, y)) in axes.into_iter().enumerate() {
+        (d[lead + i], sa[lead + i], sb[lead + i]) = (size, x, y);
+    }
+    (d, sa, sb)
+}
+
+/// Several contracted axes as one, when in both operands they are laid out as one axis would
+/// be (each outer stride = inner size × inner stride); `(1, 0, 0)` for none.
+fn merge_contracted(mut axes: Vec<(usize, usize, usize)>) -> Option<(usize, usize, usize)> {
+    axes.retain(|axis| axis.0 != 1);
+    axes.sort_by_key(|axis| std::cmp::Reverse(axis.1));
+    let mut merged = *axes.last().unwrap_or(&(1, 0, 0));
+    for &(size, sa, sb) in axes.iter().rev().skip(1) {
+        if sa != merged.0 * merged.1 || sb != merged.0 * merged.2 {
+            return None;
+        }
+        merged.0 *= size;
+    }
+    Some(merged)
+}
+
+/// An EinSum of two f32 operands whose contracted axes merge into one, each axis appearing at
+/// most once per operand.
 fn matrix_product(einsum: &EinSum, shapes: &[Vec<usize>], out: &[usize]) -> Option<Lowered> {
     if einsum.q_params.is_some() || einsum.operating_dt != DatumType::F32 || shapes.len() != 2 {
         return None;
@@ -506,9 +582,12 @@ fn matrix_product(einsum: &EinSum, shapes: &[Vec<usize>], out: &[usize]) -> Opti
     let (a_strides_all, b_strides_all) = (contiguous_strides(&a.0), contiguous_strides(&b.0));
     let mut a_strides = [0; RANK];
     let mut b_strides = [0; RANK];
-    let mut contracted: Option<(usize, usize, usize)> = None;
+    // Contracted axes as (size, stride in A, stride in B).
+    let mut contracted: Vec<(usize, usize, usize)> = Vec::new();
     for axis in einsum.axes.iter_all_axes() {
-        if axis.inputs.len() != 2 || axis.outputs.len() != 1 || axis.inputs.iter().chain(&axis.outputs).any(|p| p.len() > 1)
+        if axis.inputs.len() != 2
+            || axis.outputs.len() != 1
+            || axis.inputs.iter().chain(&axis.outputs).any(|p| p.len() > 1)
         {
             return None;
         }
@@ -525,21 +604,49 @@ fn matrix_product(einsum: &EinSum, shapes: &[Vec<usize>], out: &[usize]) -> Opti
                 }
             }
             None => {
-                let (Some(pa), Some(pb)) = (in_a, in_b) else { return None };
-                if contracted.is_some() || a.0[pa] != b.0[pb] {
+                // An axis of size 1 in one operand only (a batch of one summed away) adds nothing.
+                let size_one = |p: Option<usize>, dims: &[usize; RANK]| p.is_none_or(|p| dims[p] == 1);
+                if in_a.is_none() || in_b.is_none() {
+                    if size_one(in_a, &a.0) && size_one(in_b, &b.0) {
+                        continue;
+                    }
                     return None;
                 }
-                contracted = Some((a.0[pa], a_strides_all[pa], b_strides_all[pb]));
+                let (Some(pa), Some(pb)) = (in_a, in_b) else { return None };
+                if a.0[pa] != b.0[pb] {
+                    return None;
+                }
+                contracted.push((a.0[pa], a_strides_all[pa], b_strides_all[pb]));
             }
         }
     }
-    let (k, ka, kb) = contracted.unwrap_or((1, 0, 0));
-    let mut params = vec![out.iter().product::<usize>() as u32, k as u32, ka as u32, kb as u32];
+    let (k, ka, kb) = merge_contracted(contracted)?;
+    let (dims, a_strides, b_strides) = merge_output_axes(dims, a_strides, b_strides);
+    let count = out.iter().product::<usize>() as u32;
+    // Tiled when the last two axes are rows of one operand and columns of the other (swapped
+    // so that rows come from the operand bound as A).
+    let rows_from = match (a_strides[5], b_strides[4], b_strides[5], a_strides[4]) {
+        (0, 0, _, _) => Some(false),
+        (_, _, 0, 0) => Some(true),
+        _ => None,
+    };
+    let batch: usize = dims[..4].iter().product();
+    let tiled = rows_from.filter(|_| dims[4] >= 16 && dims[5] >= 16 && batch <= 65535);
+    let (kernel, grid, first, second, sa, sb, ka, kb) = match tiled {
+        Some(swap) => {
+            let grid = Some([dims[5].div_ceil(64) as u32, dims[4].div_ceil(64) as u32, batch as u32]);
+            if swap {
+                (TILED_MATRIX_PRODUCT, grid, 1, 0, b_strides, a_strides, kb, ka)
+            } else {
+                (TILED_MATRIX_PRODUCT, grid, 0, 1, a_strides, b_strides, ka, kb)
+            }
+        }
+        None => (MATRIX_PRODUCT, None, 0, 1, a_strides, b_strides, ka, kb),
+    };
+    let mut params = vec![count, k as u32, ka as u32, kb as u32];
     params.extend(words(dims));
-    params.extend(words(a_strides));
-    params.extend(words(b_strides));
-    Some(Lowered::Kernels {
-        dispatches: vec![Dispatch { kernel: MATRIX_PRODUCT, params, operands: vec![Operand::Input(0), Operand::Input(1)] }],
-        weights: vec![],
-    })
+    params.extend(words(sa));
+    params.extend(words(sb));
+    let operands = vec![Operand::Input(first), Operand::Input(second)];
+    Some(Lowered::Kernels { dispatches: vec![Dispatch { kernel, params, grid, operands }], weights: vec![] })
 }

@@ -101,7 +101,10 @@ impl Accelerator {
         match (checked, backend) {
             (Ok((gpu, error)), _) => {
                 let what = format!("GPU: {} (self-check max relative error {error:.1e})", gpu.description);
-                Ok((Some(Arc::new(Accelerator { gpu, failed: AtomicBool::new(false), notes: Mutex::new(vec![]) })), what))
+                Ok((
+                    Some(Arc::new(Accelerator { gpu, failed: AtomicBool::new(false), notes: Mutex::new(vec![]) })),
+                    what,
+                ))
             }
             (Err(e), Backend::Auto) => Ok((None, format!("CPU ({e})"))),
             (Err(e), _) => Err(e),
@@ -149,7 +152,7 @@ pub async fn self_check(gpu: &Arc<Gpu>) -> Result<f32, GpuError> {
     let out = plan.run(&[(input, shape)], &mut |_| true).await?;
     let expected = lower::floats(&cpu[0]).map_err(|e| GpuError::Graph(format!("{e:#}")))?;
     let error = max_relative_error(&out[0].0, &expected);
-    if !(error <= SELF_CHECK_TOLERANCE) {
+    if error.is_nan() || error > SELF_CHECK_TOLERANCE {
         return Err(GpuError::Device(format!(
             "{} failed the self-check: max relative error {error:.1e} against the CPU (tolerance {SELF_CHECK_TOLERANCE:.0e})",
             gpu.description
@@ -166,10 +169,13 @@ pub fn max_relative_error(a: &[f32], b: &[f32]) -> f32 {
         return f32::INFINITY;
     }
     let floor = (b.iter().fold(0f32, |m, v| m.max(v.abs())) * 1e-2).max(f32::MIN_POSITIVE);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / y.abs().max(floor))
-        .fold(0.0, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) })
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(floor)).fold(0.0, |m, e| {
+        if e.is_nan() {
+            f32::INFINITY
+        } else {
+            m.max(e)
+        }
+    })
 }
 
 fn self_check_model() -> TractResult<TypedModel> {
@@ -191,7 +197,8 @@ fn self_check_model() -> TractResult<TypedModel> {
     let y = model.wire_node("conv", conv, &[x, kernel, bias])?;
     let zero = model.add_const("zero", Tensor::from_shape(&[1, 1, 1, 1, 1], &[0f32])?)?;
     let y = model.wire_node("relu", tract_onnx::tract_core::ops::math::max(), &[y[0], zero])?;
-    let mixing = model.add_const("mixing", Tensor::from_shape(&[7, 4], &(0..28).map(|i| i as f32 / 28.0).collect::<Vec<_>>())?)?;
+    let mixing = model
+        .add_const("mixing", Tensor::from_shape(&[7, 4], &(0..28).map(|i| i as f32 / 28.0).collect::<Vec<_>>())?)?;
     let y = model.wire_node("product", EinSum::new("ncdhw,wk->ncdhk".parse()?, f32::datum_type()), &[y[0], mixing])?;
     let y = model.wire_node("softmax", Softmax::new(tvec![4], None, Default::default()), &y)?;
     model.select_output_outlets(&y)?;

@@ -1,11 +1,14 @@
-//! A neural network run by tract on the CPU: parsed once from ONNX bytes (or an imported
-//! graph), optimized once per input shape, run many times.
+//! A neural network: parsed once from ONNX bytes (or an imported graph), planned once per input
+//! shape, run many times — by tract on the CPU, or by the GPU executor (`crate::gpu`) when an
+//! accelerator is attached, falling back to the CPU with a note if the GPU fails.
 
 use std::sync::Mutex;
 
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::gpu::executor::{GpuPlan, WeightCache};
+use crate::gpu::{Accelerator, GpuError};
 use crate::infer::streaming::Streamed;
 use crate::models::ModelError;
 
@@ -13,6 +16,9 @@ type Plan = TypedSimplePlan;
 
 /// An optimized plan with the input shapes it was made for.
 type CachedPlan = (Vec<Vec<usize>>, Arc<Plan>);
+
+/// A GPU plan with the input shapes it was made for.
+type CachedGpuPlan = (Vec<Vec<usize>>, Arc<GpuPlan>);
 
 /// Float32 values with their shape: one input or output of a network.
 pub type Shaped = (Vec<f32>, Vec<usize>);
@@ -27,6 +33,11 @@ pub struct Network {
     plan: Mutex<Option<CachedPlan>>,
     /// The same network as plane-streamed stages, when it is a chain of convolutions.
     streamed: Option<Box<Streamed>>,
+    /// The GPU to run on, if any (see [`Network::use_accelerator`]).
+    accelerator: Option<Arc<Accelerator>>,
+    /// GPU plans by input shapes (the last one used is kept) and the weights they share.
+    gpu_plan: Mutex<Option<CachedGpuPlan>>,
+    gpu_weights: WeightCache,
 }
 
 impl Network {
@@ -61,12 +72,42 @@ impl Network {
             )));
         }
         let declared_input = proto.graph.as_ref().and_then(|g| g.input.first()).and_then(declared_dims);
-        Ok(Network { model, declared_input, plan: Mutex::new(None), streamed: None })
+        Ok(Network {
+            model,
+            declared_input,
+            plan: Mutex::new(None),
+            streamed: None,
+            accelerator: None,
+            gpu_plan: Mutex::new(None),
+            gpu_weights: WeightCache::default(),
+        })
     }
 
     /// The plane-streamed form of this network (see `infer::streaming`), if it has one.
     pub fn streamed(&self) -> Option<&Streamed> {
         self.streamed.as_deref()
+    }
+
+    /// Runs this network (and its streamed stages) on `accelerator`'s GPU, or on the CPU (`None`).
+    pub fn use_accelerator(&mut self, accelerator: Option<Arc<Accelerator>>) {
+        if let Some(streamed) = self.streamed.as_mut() {
+            streamed.use_accelerator(accelerator.clone());
+        }
+        self.accelerator = accelerator;
+        *self.gpu_plan.lock().expect("gpu plan lock") = None;
+        self.gpu_weights.lock().expect("weight cache lock").clear();
+    }
+
+    /// Checks the number of inputs and the first one's shape against the graph.
+    fn check_inputs(&self, shapes: &[Vec<usize>]) -> Result<(), ModelError> {
+        if shapes.len() != self.model.inputs.len() {
+            return Err(ModelError::Shape(format!(
+                "the model takes {} inputs, {} were given",
+                self.model.inputs.len(),
+                shapes.len()
+            )));
+        }
+        self.check_declared(&shapes[0])
     }
 
     /// Checks `shape` against the dims the graph declares for its input.
@@ -81,30 +122,56 @@ impl Network {
     }
 
     fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, ModelError> {
-        if shapes.len() != self.model.inputs.len() {
-            return Err(ModelError::Shape(format!(
-                "the model takes {} inputs, {} were given",
-                self.model.inputs.len(),
-                shapes.len()
-            )));
-        }
-        self.check_declared(&shapes[0])?;
+        self.check_inputs(shapes)?;
         let mut cached = self.plan.lock().expect("plan cache lock");
         if let Some((s, plan)) = cached.as_ref() {
             if s == shapes {
                 return Ok(plan.clone());
             }
         }
+        let plan = self
+            .typed_for(shapes)?
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
+        *cached = Some((shapes.to_vec(), plan.clone()));
+        Ok(plan)
+    }
+
+    /// The graph with these input shapes, typed.
+    fn typed_for(&self, shapes: &[Vec<usize>]) -> Result<TypedModel, ModelError> {
         let mut model = self.model.clone();
         for (i, shape) in shapes.iter().enumerate() {
             model = model
                 .with_input_fact(i, f32::fact(shape).into())
                 .map_err(|e| ModelError::Shape(format!("input shape {shape:?}: {e:#}")))?;
         }
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
+        model.into_typed().map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))
+    }
+
+    /// The GPU plan for these input shapes (made and cached on first use).
+    fn gpu_plan_for(&self, accelerator: &Accelerator, shapes: &[Vec<usize>]) -> Result<Arc<GpuPlan>, GpuError> {
+        let mut cached = self.gpu_plan.lock().expect("gpu plan lock");
+        if let Some((s, plan)) = cached.as_ref() {
+            if s == shapes {
+                return Ok(plan.clone());
+            }
+        }
+        let model = self
+            .typed_for(shapes)
+            .and_then(|m| m.into_decluttered().map_err(|e| ModelError::Shape(format!("{e:#}"))))
+            .map_err(|e| GpuError::Graph(e.to_string()))?;
+        let plan = Arc::new(GpuPlan::new(accelerator.gpu.clone(), model, &self.gpu_weights)?);
+        if !plan.cpu_nodes.is_empty() {
+            let shown: Vec<&str> = plan.cpu_nodes.iter().take(4).map(String::as_str).collect();
+            let more = if plan.cpu_nodes.len() > 4 { ", …" } else { "" };
+            accelerator.note(format!(
+                "{} of {} nodes ran on the CPU (no kernel, or larger than the device binds): {}{more}",
+                plan.cpu_nodes.len(),
+                plan.cpu_nodes.len() + plan.gpu_nodes,
+                shown.join(", ")
+            ));
+        }
         *cached = Some((shapes.to_vec(), plan.clone()));
         Ok(plan)
     }
@@ -135,6 +202,18 @@ impl Network {
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Result<Vec<Shaped>, ModelError> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
+        if let Some(accelerator) = self.accelerator.as_ref().filter(|a| a.usable()) {
+            self.check_inputs(&shapes)?;
+            let ran = match self.gpu_plan_for(accelerator, &shapes) {
+                Ok(plan) => plan.run(&inputs, progress).await,
+                Err(e) => Err(e),
+            };
+            match ran {
+                Ok(outputs) => return Ok(outputs),
+                Err(GpuError::Cancelled) => return Err(ModelError::Cancelled),
+                Err(e) => accelerator.fail(&e),
+            }
+        }
         let mut tensors = TVec::new();
         for (values, shape) in inputs {
             if values.len() != shape.iter().product::<usize>() {

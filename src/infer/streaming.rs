@@ -9,6 +9,9 @@ use std::collections::{HashSet, VecDeque};
 
 use tract_onnx::pb::{attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto, NodeProto};
 
+use std::sync::Arc;
+
+use crate::gpu::Accelerator;
 use crate::infer::engine::Network;
 use crate::models::onnx_graph::float_value;
 use crate::models::ModelError;
@@ -59,6 +62,13 @@ struct Planes {
 }
 
 impl Streamed {
+    /// Runs every stage on `accelerator`'s GPU, or on the CPU (`None`).
+    pub fn use_accelerator(&mut self, accelerator: Option<Arc<Accelerator>>) {
+        for stage in &mut self.stages {
+            stage.network.use_accelerator(accelerator.clone());
+        }
+    }
+
     /// Splits `proto` into streamable stages; `None` when the graph is not such a chain (any
     /// other operation, a skip connection, strides, or padding that is not "same" along D).
     pub fn from_proto(proto: &ModelProto) -> Option<Streamed> {

@@ -65,6 +65,12 @@ pub struct Mask {
 pub type BoxPrompt = [f32; 4];
 
 impl MedSam {
+    /// Runs the encoder and decoder on `accelerator`'s GPU, or on the CPU (`None`).
+    pub fn use_accelerator(&mut self, accelerator: Option<std::sync::Arc<crate::gpu::Accelerator>>) {
+        self.encoder.use_accelerator(accelerator.clone());
+        self.decoder.use_accelerator(accelerator);
+    }
+
     /// Parses `medsam.json`.
     pub fn manifest(json: &str) -> Result<MedSamManifest, ModelError> {
         serde_json::from_str(json).map_err(|e| ModelError::Format(format!("MedSAM manifest: {e}")))

@@ -38,6 +38,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// Runs this model's networks on `accelerator`'s GPU, or on the CPU (`None`).
+    pub fn use_accelerator(&mut self, accelerator: Option<std::sync::Arc<crate::gpu::Accelerator>>) {
+        if let Some(locator) = self.locator.as_mut() {
+            locator.use_accelerator(accelerator.clone());
+        }
+        self.network.use_accelerator(accelerator);
+    }
+
     /// Loads a model from its manifest, reading each listed file through `read` (by relative
     /// path) and checking its SHA-256 against the manifest.
     pub fn load(

@@ -1,7 +1,13 @@
 //! `medseg bench`: per-stage decode times (median of several runs) and peak memory; with
-//! `--medsam`, MedSAM's encoder and decoder times per slice.
+//! `--medsam`, MedSAM's encoder and decoder times per slice; with `--model NAME`, a catalog
+//! model's segmentation time per stage. `--backend` picks where networks run (peak GPU memory is
+//! reported when it is the GPU).
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use medseg::gpu::Accelerator;
+use medseg::infer::pipeline::segment;
 
 use medseg::medsam::image::{Image, Window};
 use medseg::volume::{read_nifti, ReadLimits};
@@ -11,6 +17,8 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let mut runs = 7usize;
     let mut files = Vec::new();
     let mut medsam = false;
+    let mut model = None;
+    let (backend, args) = crate::backend::take_backend(args)?;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         if arg == "--runs" {
@@ -18,15 +26,22 @@ pub async fn run(args: &[String]) -> Result<(), String> {
             runs = n.parse().map_err(|_| format!("--runs expects a positive number, got {n:?}"))?;
         } else if arg == "--medsam" {
             medsam = true;
+        } else if arg == "--model" {
+            model = Some(it.next().ok_or("--model needs a name")?.clone());
         } else {
             files.push(arg);
         }
     }
     if files.is_empty() || runs == 0 {
-        return Err("usage: medseg bench [--runs N] [--medsam] FILE...".into());
+        return Err("usage: medseg bench [--runs N] [--medsam | --model NAME] [--backend auto|gpu|cpu] FILE...".into());
     }
     if medsam {
-        return medsam_bench(&files, runs).await;
+        let accelerator = crate::backend::open(backend).await?;
+        return medsam_bench(&files, runs, accelerator).await;
+    }
+    if let Some(model) = model {
+        let accelerator = crate::backend::open(backend).await?;
+        return model_bench(&model, &files, runs, accelerator).await;
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -60,9 +75,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
 
 /// MedSAM on the middle axial slice of each scan (CT soft-tissue window): encoder and decoder
 /// (a centred box of half the slice) medians.
-async fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
-    let model = crate::medsam::load()?;
-    println!("{:<40} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB");
+async fn medsam_bench(files: &[&String], runs: usize, accelerator: Option<Arc<Accelerator>>) -> Result<(), String> {
+    let mut model = crate::medsam::load()?;
+    model.use_accelerator(accelerator.clone());
+    println!("{:<40} {:>12} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB", "peak GPU MB");
     for path in files {
         let scan = crate::open_scan(path)?;
         let index = scan.shape3()[2] / 2;
@@ -82,13 +98,70 @@ async fn medsam_bench(files: &[&String], runs: usize) -> Result<(), String> {
         let name =
             std::path::Path::new(path.as_str()).file_name().map_or(path.to_string(), |n| n.to_string_lossy().into());
         println!(
-            "{name:<40} {:>12.1} {:>12.1} {:>12}",
+            "{name:<40} {:>12.1} {:>12.1} {:>12} {:>12}",
             median(&mut encode_ms),
             median(&mut decode_ms),
-            peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}"))
+            peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}")),
+            peak_gpu_mb(&accelerator)
         );
     }
+    crate::backend::report(&accelerator);
     Ok(())
+}
+
+/// A catalog model on each scan: median seconds per pipeline stage and in all, peak memory.
+async fn model_bench(
+    name: &str,
+    files: &[&String],
+    runs: usize,
+    accelerator: Option<Arc<Accelerator>>,
+) -> Result<(), String> {
+    let mut model = crate::models::load_model(name)?;
+    model.use_accelerator(accelerator.clone());
+    for path in files {
+        let scan = crate::open_scan(path)?;
+        let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
+        let mut totals = Vec::new();
+        for _ in 0..runs {
+            let mut marks: Vec<(String, Instant)> = Vec::new();
+            let started = Instant::now();
+            let labels = segment(&scan, &model, &mut |stage, _| {
+                if marks.last().is_none_or(|(s, _)| s != stage) {
+                    marks.push((stage.to_string(), Instant::now()));
+                }
+                true
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let ended = Instant::now();
+            std::hint::black_box(labels);
+            totals.push((ended - started).as_secs_f64());
+            marks.push((String::new(), ended));
+            for pair in marks.windows(2) {
+                let seconds = (pair[1].1 - pair[0].1).as_secs_f64();
+                match per_stage.iter_mut().find(|(s, _)| *s == pair[0].0) {
+                    Some((_, times)) => times.push(seconds),
+                    None => per_stage.push((pair[0].0.clone(), vec![seconds])),
+                }
+            }
+        }
+        let stages: Vec<String> =
+            per_stage.iter_mut().map(|(stage, times)| format!("{stage} {:.2} s", median(times))).collect();
+        println!(
+            "{name} on {path}: {:.2} s median of {runs} ({}); peak RSS {} MB, peak GPU {} MB",
+            median(&mut totals),
+            stages.join(", "),
+            peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}")),
+            peak_gpu_mb(&accelerator)
+        );
+    }
+    crate::backend::report(&accelerator);
+    Ok(())
+}
+
+/// The most GPU memory medseg held at once, in MB ("-" on the CPU).
+fn peak_gpu_mb(accelerator: &Option<Arc<Accelerator>>) -> String {
+    accelerator.as_ref().map_or("-".into(), |a| format!("{:.0}", a.gpu.peak_bytes() as f64 / 1e6))
 }
 
 fn ms(d: std::time::Duration) -> f64 {

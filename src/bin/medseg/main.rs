@@ -5,6 +5,7 @@ use std::process::ExitCode;
 #[cfg(not(target_arch = "wasm32"))]
 use pollster::block_on;
 
+mod backend;
 mod bench;
 mod medsam;
 mod models;
@@ -17,7 +18,7 @@ medseg — open and segment medical scans (NIfTI-1)
 
 usage:
   medseg info [--json] FILE...    header summary of each scan (.nii, .nii.gz, .hdr/.img)
-  medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz
+  medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz [--backend auto|gpu|cpu]
                                   segment a scan with a catalog model (+ OUT.json label names)
   medseg eval PRED GT [--map FILE]  Dice, HD95 (mm) and volumes (mL) per label
   medseg models [list]            the catalog, and which models are available locally
@@ -27,7 +28,9 @@ usage:
                                   MedSAM: the object in a box (on a slice, or through the volume)
   medseg compare A B              same grid, affine (max difference) and voxels? exit 1 if not
   medseg bench [--runs N] FILE... decode benchmark: median ms per stage, peak memory
-  medseg bench --medsam [--runs N] SCAN...  MedSAM encoder/decoder ms per slice
+  medseg bench --medsam [--runs N] [--backend B] SCAN...  MedSAM encoder/decoder ms per slice
+  medseg bench --model NAME [--runs N] [--backend B] SCAN...  segmentation: s per stage, peak memory
+                                  --backend: auto (GPU if present and its self-check passes), gpu, cpu
   medseg help                     this text
 ";
 

@@ -51,6 +51,7 @@ fn numbers(text: &str, count: usize, what: &str) -> Result<Vec<f32>, String> {
 
 /// `medseg medsam …`
 pub async fn medsam_command(args: &[String]) -> Result<(), String> {
+    let (backend, args) = crate::backend::take_backend(args)?;
     let (mut input, mut output, mut prompt, mut slice, mut window, mut range) = (None, None, None, None, None, None);
     let mut propagate = false;
     let mut it = args.iter();
@@ -82,7 +83,9 @@ pub async fn medsam_command(args: &[String]) -> Result<(), String> {
     if prompt[2] < prompt[0] || prompt[3] < prompt[1] {
         return Err(format!("--box: x1 must be ≥ x0 and y1 ≥ y0, got {prompt:?}"));
     }
-    let medsam = load()?;
+    let mut medsam = load()?;
+    let accelerator = crate::backend::open(backend).await?;
+    medsam.use_accelerator(accelerator.clone());
     let lower = input.to_ascii_lowercase();
     if [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e)) {
         return segment_picture(&medsam, &input, prompt, &output).await;
@@ -131,6 +134,7 @@ pub async fn medsam_command(args: &[String]) -> Result<(), String> {
         volume
     };
     eprintln!("done in {:.2} s", started.elapsed().as_secs_f64());
+    crate::backend::report(&accelerator);
     let count = volume.iter().filter(|&&v| v != 0).count();
     let labels = LabelMap {
         shape: scan.shape3(),

@@ -32,7 +32,7 @@ fn catalog() -> Result<Catalog, String> {
 }
 
 /// A model by catalog name, or by the path of a manifest `.json` whose files lie beside it.
-fn load_model(spec: &str) -> Result<Model, String> {
+pub(crate) fn load_model(spec: &str) -> Result<Model, String> {
     let (manifest, dir) = if spec.ends_with(".json") && Path::new(spec).exists() {
         let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read {spec}: {e}"))?;
         let dir = Path::new(spec).parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -53,6 +53,7 @@ fn load_model(spec: &str) -> Result<Model, String> {
 
 /// `medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz`
 pub async fn segment_command(args: &[String]) -> Result<(), String> {
+    let (backend, args) = crate::backend::take_backend(args)?;
     let (mut model, mut output, mut scan) = (None, None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -62,10 +63,12 @@ pub async fn segment_command(args: &[String]) -> Result<(), String> {
             other => scan = Some(other.to_string()),
         }
     }
-    let usage = "usage: medseg segment --model NAME|MANIFEST.json SCAN -o OUT.nii.gz";
+    let usage = "usage: medseg segment --model NAME|MANIFEST.json SCAN -o OUT.nii.gz [--backend auto|gpu|cpu]";
     let (Some(model), Some(output), Some(scan)) = (model, output, scan) else { return Err(usage.into()) };
     let volume = open_scan(&scan)?;
-    let model = load_model(&model)?;
+    let mut model = load_model(&model)?;
+    let accelerator = crate::backend::open(backend).await?;
+    model.use_accelerator(accelerator.clone());
     let started = std::time::Instant::now();
     let mut last = String::new();
     let mut stages: Vec<(String, std::time::Instant)> = Vec::new();
@@ -86,6 +89,7 @@ pub async fn segment_command(args: &[String]) -> Result<(), String> {
     let timings: Vec<String> =
         stages.windows(2).map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64())).collect();
     eprintln!("\r{:<40}", format!("done in {:.1} s ({})", started.elapsed().as_secs_f64(), timings.join(", ")));
+    crate::backend::report(&accelerator);
     std::fs::write(&output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(&output);
     std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;

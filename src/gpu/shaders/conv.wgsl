@@ -10,7 +10,7 @@
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-const LANES: u32 = 4u;
+const LANES: u32 = 8u;
 
 struct Site {
     n: u32,
@@ -36,7 +36,7 @@ fn site_of(i: u32) -> Site {
     return site;
 }
 
-fn store(site: Site, acc: array<f32, 4>) {
+fn store(site: Site, acc: array<f32, LANES>) {
     let voxels = p[9] * p[10] * p[11];
     let s = (site.out.x * p[10] + site.out.y) * p[11] + site.out.z;
     for (var j = 0u; j < site.lanes; j = j + 1u) {
@@ -61,7 +61,7 @@ fn conv_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let taps = kernel.x * kernel.y * kernel.z;
     let in_voxels = u32(in_dims.x * in_dims.y * in_dims.z);
     let origin = vec3<i32>(site.out) * stride - pad;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var acc = array<f32, LANES>();
     for (var ci = 0u; ci < c_in_group; ci = ci + 1u) {
         let x_base = (site.n * p[2] + group * c_in_group + ci) * in_voxels;
         let w_base = (site.co0 * c_in_group + ci) * taps;
@@ -109,7 +109,7 @@ fn deconv_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let group = site.co0 / c_out_group;
     let taps = kernel.x * kernel.y * kernel.z;
     let in_voxels = u32(in_dims.x * in_dims.y * in_dims.z);
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var acc = array<f32, LANES>();
     for (var kz = 0u; kz < kernel.x; kz = kz + 1u) {
         let z = deconv_source(site.out.x, kz, i32(p[15]), i32(p[18]), param_i32(21u), in_dims.x);
         if (z < 0) { continue; }

@@ -1,6 +1,7 @@
 // Element-wise operations: unary maths and activations, broadcasting binary operations and
 // comparisons (booleans are stored as 0.0 / 1.0), and select (Iff).
-// Parameters: [count, op, alpha, dims(6) @3, a strides @9, b strides @15, c strides @21].
+// Parameters: [count, op, alpha, dims(6) @3, a strides @9, b strides @15, c strides @21,
+//              whether a, b, c are laid out like the output (then indexed directly) @27].
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -10,6 +11,15 @@ const DIMS: u32 = 3u;
 const A_STRIDES: u32 = 9u;
 const B_STRIDES: u32 = 15u;
 const C_STRIDES: u32 = 21u;
+const SAME_LAYOUT: u32 = 27u;
+
+// Where operand `k` (strides at `strides_at`) holds output element `i`.
+fn operand_offset(i: u32, k: u32, strides_at: u32) -> u32 {
+    if (p[SAME_LAYOUT + k] != 0u) {
+        return i;
+    }
+    return strided_offset(i, DIMS, strides_at);
+}
 
 // erf to ~1e-7: its Taylor series near 0 (relative accuracy where erf is small), Abramowitz
 // and Stegun 7.1.26 beyond.
@@ -77,20 +87,20 @@ fn binary(op: u32, x: f32, z: f32) -> f32 {
 fn unary_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
     if (i >= p[0]) { return; }
-    y[i] = unary(p[1], a[strided_offset(i, DIMS, A_STRIDES)], param_f32(2u));
+    y[i] = unary(p[1], a[operand_offset(i, 0u, A_STRIDES)], param_f32(2u));
 }
 
 @compute @workgroup_size(64)
 fn binary_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
     if (i >= p[0]) { return; }
-    y[i] = binary(p[1], a[strided_offset(i, DIMS, A_STRIDES)], b[strided_offset(i, DIMS, B_STRIDES)]);
+    y[i] = binary(p[1], a[operand_offset(i, 0u, A_STRIDES)], b[operand_offset(i, 1u, B_STRIDES)]);
 }
 
 @compute @workgroup_size(64)
 fn select_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
     if (i >= p[0]) { return; }
-    let chosen = a[strided_offset(i, DIMS, A_STRIDES)] != 0.0;
-    y[i] = select(c[strided_offset(i, DIMS, C_STRIDES)], b[strided_offset(i, DIMS, B_STRIDES)], chosen);
+    let chosen = a[operand_offset(i, 0u, A_STRIDES)] != 0.0;
+    y[i] = select(c[operand_offset(i, 2u, C_STRIDES)], b[operand_offset(i, 1u, B_STRIDES)], chosen);
 }

@@ -27,3 +27,74 @@ fn matmul_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
     y[i] = sum;
 }
+
+// The tiled kernel: the output's last two axes are rows (read from A only) and columns (read
+// from B only); each 16×16 workgroup computes a 64×64 tile of one batch item, every invocation a
+// 4×4 block, from 64×16 slices of A and 16×64 slices of B staged in workgroup memory.
+// Grid: (column tiles, row tiles, batch items).
+const TILE: u32 = 64u;
+const DEPTH: u32 = 16u;
+
+var<workgroup> tile_a: array<f32, 1024>;
+var<workgroup> tile_b: array<f32, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled_main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let rows = p[DIMS + 4u];
+    let cols = p[DIMS + 5u];
+    let depth = p[1];
+    var rest = wid.z;
+    var base_a = 0u;
+    var base_b = 0u;
+    for (var k = 3i; k >= 0i; k = k - 1i) {
+        let axis = u32(k);
+        let d = p[DIMS + axis];
+        base_a = base_a + (rest % d) * p[A_STRIDES + axis];
+        base_b = base_b + (rest % d) * p[B_STRIDES + axis];
+        rest = rest / d;
+    }
+    let row_stride = p[A_STRIDES + 4u];
+    let col_stride = p[B_STRIDES + 5u];
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
+    let t = lid.y * 16u + lid.x;
+    var acc = array<f32, 16>();
+    for (var k0 = 0u; k0 < depth; k0 = k0 + DEPTH) {
+        for (var e = 0u; e < 4u; e = e + 1u) {
+            let slot = t + e * 256u;
+            let r = row0 + slot / DEPTH;
+            let ka = k0 + slot % DEPTH;
+            var va = 0.0;
+            if (r < rows && ka < depth) { va = a[base_a + r * row_stride + ka * p[2]]; }
+            tile_a[slot] = va;
+            let kb = k0 + slot / TILE;
+            let c = col0 + slot % TILE;
+            var vb = 0.0;
+            if (c < cols && kb < depth) { vb = b[base_b + c * col_stride + kb * p[3]]; }
+            tile_b[slot] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < DEPTH; kk = kk + 1u) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                av[i] = tile_a[(lid.y * 4u + i) * DEPTH + kk];
+                bv[i] = tile_b[kk * TILE + lid.x * 4u + i];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i * 4u + j] = acc[i * 4u + j] + av[i] * bv[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let base_y = wid.z * rows * cols;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let r = row0 + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let c = col0 + lid.x * 4u + j;
+            if (r < rows && c < cols) { y[base_y + r * cols + c] = acc[i * 4u + j]; }
+        }
+    }
+}
