@@ -4,6 +4,12 @@
 //! planes the next stage still needs. Every output voxel is computed from exactly the inputs
 //! the one-shot run uses, so the result equals it, while memory holds a few planes per stage
 //! instead of whole activations (a 256³ × 30-channel activation alone is 2 GB).
+//!
+//! A convolution dilated along D by more than a chunk reads only its taps' planes: for kernel
+//! depth k and dilation d the stage is fed k groups of chunk planes (the planes each tap reads)
+//! and convolves them with dilation = chunk, instead of chunk + (k − 1)·d contiguous planes.
+//! That keeps every stage's input within a GPU's binding limit (MeshNet's dilation 16 would
+//! otherwise need 36 planes × 30 channels; lavapipe binds 128 MiB).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -50,6 +56,8 @@ struct Stage {
     network: Network,
     /// Planes needed on each side along D.
     halo: usize,
+    /// Kernel depth and D dilation when the stage is fed only its taps' planes.
+    gathered: Option<(usize, usize)>,
 }
 
 /// The output planes of one stage that are still needed.
@@ -86,14 +94,14 @@ impl Streamed {
         if data_inputs.len() != 1 || graph.output.len() != 1 {
             return None;
         }
-        // (input value, nodes, halo) per stage
-        let mut stages: Vec<(String, Vec<NodeProto>, usize)> = vec![(data_inputs[0].into(), Vec::new(), 0)];
+        // (input value, nodes, reach of its convolution along D) per stage
+        let mut stages: Vec<(String, Vec<NodeProto>, Reach)> = vec![(data_inputs[0].into(), Vec::new(), Reach::NONE)];
         let mut produced: HashSet<String> = HashSet::new();
         for node in graph.node.iter().filter(|n| n.op_type != "Constant") {
             let data: Vec<&String> =
                 node.input.iter().filter(|i| !i.is_empty() && !constants.contains(i.as_str())).collect();
             if node.op_type == "Conv" {
-                let halo = same_padding_halo(node, graph)?;
+                let reach = same_padding_reach(node, graph)?;
                 let current = stages.last().expect("a stage");
                 let feeds_from_current = data.len() == 1 && (produced.contains(data[0]) || *data[0] == current.0);
                 if !feeds_from_current {
@@ -101,10 +109,13 @@ impl Streamed {
                 }
                 let mut conv = node.clone();
                 unpad_d(&mut conv);
+                if reach.gathers() {
+                    set_d_dilation(&mut conv, CHUNK);
+                }
                 if current.1.is_empty() {
                     stages.pop();
                 }
-                stages.push((data[0].clone(), vec![conv], halo));
+                stages.push((data[0].clone(), vec![conv], reach));
                 produced.clear();
             } else {
                 let per_voxel = PER_VOXEL.contains(&node.op_type.as_str())
@@ -121,15 +132,16 @@ impl Streamed {
             produced.extend(node.output.iter().cloned());
         }
         let output = &graph.output[0].name;
-        if !produced.contains(output) || stages.iter().all(|s| s.2 == 0) {
+        if !produced.contains(output) || stages.iter().all(|s| s.2.halo == 0) {
             return None;
         }
         let count = stages.len();
         let mut built = Vec::with_capacity(count);
-        for (i, (input, nodes, halo)) in stages.iter().enumerate() {
+        for (i, (input, nodes, reach)) in stages.iter().enumerate() {
             let out = if i + 1 == count { output.clone() } else { stages[i + 1].0.clone() };
             let sub = sub_model(proto, graph, input, &out, nodes);
-            built.push(Stage { network: Network::from_proto_unstreamed(&sub).ok()?, halo: *halo });
+            let gathered = reach.gathers().then_some((reach.taps, reach.dilation));
+            built.push(Stage { network: Network::from_proto_unstreamed(&sub).ok()?, halo: reach.halo, gathered });
         }
         Some(Streamed { stages: built })
     }
@@ -178,7 +190,8 @@ impl Run<'_> {
     async fn ensure(&mut self, l: usize, upto: usize) -> Result<(), ModelError> {
         let [_, in_channels, depth, h, w] = self.shape;
         let plane = h * w;
-        let halo = self.streamed.stages[l].halo;
+        let stage = &self.streamed.stages[l];
+        let halo = stage.halo;
         while self.states[l].done < upto {
             if !(self.progress)(self.runs as f64 / self.total_runs) {
                 return Err(ModelError::Cancelled);
@@ -188,13 +201,20 @@ impl Run<'_> {
                 // Boxed: an async fn that calls itself needs the indirection.
                 Box::pin(self.ensure(l - 1, (start + CHUNK + halo).min(depth))).await?;
             }
-            // Input planes start − halo .. start + CHUNK + halo; outside 0..depth they are zero.
-            let span = CHUNK + 2 * halo;
+            // Input planes start − halo .. start + CHUNK + halo, or just those the taps read;
+            // outside 0..depth they are zero.
+            let sources: Vec<Option<usize>> = match stage.gathered {
+                Some((taps, dilation)) => (0..taps)
+                    .flat_map(|t| (0..CHUNK).map(move |j| (start + t * dilation + j).checked_sub(halo)))
+                    .collect(),
+                None => (0..CHUNK + 2 * halo).map(|s| (start + s).checked_sub(halo)).collect(),
+            };
+            let span = sources.len();
             let channels =
                 if l == 0 { in_channels } else { self.states[l - 1].planes.front().map_or(0, |p| p.len() / plane) };
             let mut block = vec![0f32; channels * span * plane];
-            for s in 0..span {
-                let Some(z) = (start + s).checked_sub(halo).filter(|&z| z < depth) else { continue };
+            for (s, z) in sources.into_iter().enumerate() {
+                let Some(z) = z.filter(|&z| z < depth) else { continue };
                 for c in 0..channels {
                     let dst = &mut block[(c * span + s) * plane..][..plane];
                     if l == 0 {
@@ -205,7 +225,7 @@ impl Run<'_> {
                     }
                 }
             }
-            let (out, out_shape) = self.streamed.stages[l].network.run(block, &[1, channels, span, h, w]).await?;
+            let (out, out_shape) = stage.network.run(block, &[1, channels, span, h, w]).await?;
             if out_shape.len() != 5 || out_shape[2] != CHUNK || out_shape[3] != h || out_shape[4] != w {
                 return Err(ModelError::Shape(format!("a streamed stage returned {out_shape:?} for {CHUNK} planes")));
             }
@@ -246,8 +266,27 @@ fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
     attr(node, name).map(|a| a.i)
 }
 
-/// The halo along D of a 3D convolution with stride 1 and "same" padding; `None` otherwise.
-fn same_padding_halo(conv: &NodeProto, graph: &GraphProto) -> Option<usize> {
+/// How far a convolution reaches along D.
+#[derive(Clone, Copy)]
+struct Reach {
+    /// Planes on each side.
+    halo: usize,
+    /// Kernel depth.
+    taps: usize,
+    dilation: usize,
+}
+
+impl Reach {
+    const NONE: Reach = Reach { halo: 0, taps: 1, dilation: 1 };
+
+    /// Whether feeding only the taps' planes is smaller than the contiguous span.
+    fn gathers(&self) -> bool {
+        self.taps > 1 && self.dilation > CHUNK
+    }
+}
+
+/// The reach along D of a 3D convolution with stride 1 and "same" padding; `None` otherwise.
+fn same_padding_reach(conv: &NodeProto, graph: &GraphProto) -> Option<Reach> {
     let weight = graph.initializer.iter().find(|t| Some(&t.name) == conv.input.get(1))?;
     if weight.dims.len() != 5 {
         return None;
@@ -263,7 +302,20 @@ fn same_padding_halo(conv: &NodeProto, graph: &GraphProto) -> Option<usize> {
         let reach = dilations[a] * (kernel[a] - 1);
         reach % 2 == 0 && pads[a] == reach / 2 && pads[a + 3] == reach / 2
     });
-    same.then_some((pads[0]) as usize)
+    same.then_some(Reach { halo: pads[0] as usize, taps: kernel[0] as usize, dilation: dilations[0] as usize })
+}
+
+/// Sets a convolution's dilation along D.
+fn set_d_dilation(conv: &mut NodeProto, dilation: usize) {
+    match conv.attribute.iter_mut().find(|a| a.name == "dilations") {
+        Some(dilations) => dilations.ints[0] = dilation as i64,
+        None => conv.attribute.push(AttributeProto {
+            name: "dilations".into(),
+            r#type: AttributeType::Ints as i32,
+            ints: vec![dilation as i64, 1, 1],
+            ..Default::default()
+        }),
+    }
 }
 
 /// Removes a convolution's padding along D (the streamed input carries the halo instead).
@@ -338,7 +390,8 @@ mod tests {
             output: vec![float_value("y", None)],
             ..Default::default()
         };
-        let convs = [("c1", 1, 3, 1), ("c2", 3, 3, 2), ("c3", 3, 2, 3)];
+        // c3's dilation exceeds the chunk: it is fed its taps' planes only.
+        let convs = [("c1", 1, 3, 1), ("c2", 3, 3, 2), ("c3", 3, 2, CHUNK as i64 + 1)];
         let mut current = "x".to_string();
         for (i, (name, cin, cout, d)) in convs.into_iter().enumerate() {
             graph.initializer.push(weights(&format!("{name}.w"), vec![cout, cin, 3, 3, 3], i));
@@ -387,9 +440,13 @@ mod tests {
     fn streamed_chain_equals_the_one_shot_run() {
         let proto = chain();
         let streamed = Streamed::from_proto(&proto).expect("a conv chain streams");
-        assert_eq!(streamed.stages.iter().map(|s| s.halo).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(streamed.stages.iter().map(|s| s.halo).collect::<Vec<_>>(), vec![1, 2, CHUNK + 1]);
+        assert_eq!(
+            streamed.stages.iter().map(|s| s.gathered).collect::<Vec<_>>(),
+            vec![None, None, Some((3, CHUNK + 1))]
+        );
         let plain = Network::from_proto_unstreamed(&proto).unwrap();
-        for depth in [1, 5, 11] {
+        for depth in [1, 5, 11, 17] {
             let shape = [1, 1, depth, 7, 6];
             let input: Vec<f32> = (0..depth * 42).map(|i| ((i * 31) % 17) as f32 / 8.0).collect();
             let (whole, whole_shape) = block_on(plain.run(input.clone(), &shape)).unwrap();
