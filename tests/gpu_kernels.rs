@@ -3,12 +3,14 @@
 //! on the GPU. Runs on whatever adapter wgpu finds (lavapipe on CI machines); without one the
 //! tests say so and pass, unless MEDSEG_REQUIRE_GPU=1 (set by `make test`).
 
+mod common;
+
 use std::sync::Arc;
 
 use medseg::gpu::executor::GpuPlan;
 use medseg::gpu::{max_relative_error, Gpu};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::array::{MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::array::{Gather, MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, Deconv, KernelFormat, MaxPool, PaddingSpec, PoolSpec};
@@ -23,16 +25,7 @@ use tract_onnx::tract_core::ops::nn::{self, DataFormat, Reduce, Reducer, RmsNorm
 const TOLERANCE: f32 = 1e-4;
 
 fn gpu() -> Option<Arc<Gpu>> {
-    match pollster::block_on(Gpu::open()).expect("opening the GPU") {
-        Some(gpu) => Some(Arc::new(gpu)),
-        None if std::env::var("MEDSEG_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("MEDSEG_REQUIRE_GPU=1 but wgpu finds no adapter (install mesa-vulkan-drivers)")
-        }
-        None => {
-            eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for lavapipe)");
-            None
-        }
-    }
+    common::accelerator().map(|a| a.gpu.clone())
 }
 
 /// Deterministic values in [-1, 1).
@@ -289,6 +282,12 @@ fn data_movement() {
     check("concat", &[&[2, 3, 4], &[2, 5, 4], &[2, 1, 4]], |m, x| {
         m.wire_node("concat", TypedConcat { axis: 1 }, &[x[0], x[1], x[2]])
     });
+    for (name, indices) in [("gather a range", tensor1(&[1i64, 3, 5, 7])), ("gather one index", tensor0(-2i64))] {
+        check(name, &[&[4, 9, 3]], |m, x| {
+            let indices = m.add_const("indices", indices)?;
+            m.wire_node(name, Gather { axis: 1, output_type: None }, &[x[0], indices])
+        });
+    }
     check("downsample", &[&[1, 2, 11, 6]], |m, x| {
         m.wire_node("downsample", Downsample { axis: 2, stride: 2, modulo: 1 }, &[x[0]])
     });

@@ -3,7 +3,7 @@
 //! Every tensor on the GPU is f32, booleans as 0.0 / 1.0, contiguous, in tract's axis order.
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::array::{MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::array::{Gather, MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -98,6 +98,9 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         return None;
     }
     let op = &node.op;
+    if let Some(gather) = op.downcast_ref::<Gather>() {
+        return constant_gather(gather, inputs, &shapes[0]);
+    }
     if let Some(conv) = op.downcast_ref::<Conv>() {
         return (conv.q_params.is_none())
             .then(|| convolution(&conv.pool_spec, conv.kernel_fmt, conv.group, None, inputs, &shapes, &out))
@@ -159,7 +162,7 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         let start = slice.start.as_i64()?;
         let mut shift = [0i64; RANK];
         shift[RANK - out.len() + slice.axis] = start;
-        return Some(gather(&shapes[0], &out, [1; RANK], shift, 0.0));
+        return Some(gather_copy(&shapes[0], &out, [1; RANK], shift, 0.0));
     }
     if let Some(down) = op.downcast_ref::<Downsample>() {
         if down.stride <= 0 {
@@ -169,7 +172,7 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         let (mut step, mut shift) = ([1i64; RANK], [0i64; RANK]);
         step[at] = down.stride as i64;
         shift[at] = down.modulo as i64;
-        return Some(gather(&shapes[0], &out, step, shift, 0.0));
+        return Some(gather_copy(&shapes[0], &out, step, shift, 0.0));
     }
     if let Some(pad) = op.downcast_ref::<Pad>() {
         let PadMode::Constant(value) = &pad.mode else { return None };
@@ -178,7 +181,7 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         for (axis, (before, _)) in pad.pads.iter().enumerate() {
             shift[RANK - out.len() + axis] = -(*before as i64);
         }
-        return Some(gather(&shapes[0], &out, [1; RANK], shift, value));
+        return Some(gather_copy(&shapes[0], &out, [1; RANK], shift, value));
     }
     if op.downcast_ref::<MultiBroadcastTo>().is_some() {
         return broadcast_kernel(UNARY, IDENTITY, 0.0, &shapes, &out);
@@ -303,8 +306,8 @@ fn broadcast_kernel(kernel: Kernel, code: u32, alpha: f32, shapes: &[Vec<usize>]
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![] })
 }
 
-/// The strided gather of `input` into a new contiguous `out`: coordinate c reads c·step + shift.
-fn gather(input: &[usize], out: &[usize], step: [i64; RANK], shift: [i64; RANK], pad: f32) -> Lowered {
+/// The strided copy of `input` into a new contiguous `out`: coordinate c reads c·step + shift.
+fn gather_copy(input: &[usize], out: &[usize], step: [i64; RANK], shift: [i64; RANK], pad: f32) -> Lowered {
     let dims = padded(out).expect("rank checked by the caller");
     let src = padded(input).expect("same rank as the output");
     let dispatch =
@@ -332,6 +335,33 @@ fn copy_dispatch(
     params.extend(signed_words(shift));
     params.extend(words(*src_dims));
     Dispatch::linear(COPY, params, vec![Operand::Input(input)])
+}
+
+/// A Gather of f32 data with constant indices in arithmetic progression (a single index, a
+/// range, every other one…): a strided copy along the axis. Other index sets stay on the CPU.
+fn constant_gather(gather: &Gather, inputs: &[&TypedFact], data: &[usize]) -> Option<Lowered> {
+    if inputs[0].datum_type != DatumType::F32 || gather.output_type.is_some_and(|t| t != DatumType::F32) {
+        return None;
+    }
+    let indices = inputs[1].konst.as_ref()?.cast_to::<i64>().ok()?;
+    let indices = indices.try_as_plain_ram().ok()?.as_slice::<i64>().ok()?.to_vec();
+    let size = data[gather.axis] as i64;
+    let indices: Vec<i64> = indices.iter().map(|&i| if i < 0 { i + size } else { i }).collect();
+    if indices.is_empty() || indices.iter().any(|&i| !(0..size).contains(&i)) {
+        return None;
+    }
+    let step = if indices.len() > 1 { indices[1] - indices[0] } else { 1 };
+    if indices.windows(2).any(|w| w[1] - w[0] != step) {
+        return None;
+    }
+    // The output, viewed with the data's rank: the indices' axes flattened in place of `axis`.
+    let mut view = data.to_vec();
+    view[gather.axis] = indices.len();
+    let at = RANK.checked_sub(view.len())? + gather.axis;
+    let (mut steps, mut shift) = ([1i64; RANK], [0i64; RANK]);
+    steps[at] = step;
+    shift[at] = indices[0];
+    Some(gather_copy(data, &view, steps, shift, 0.0))
 }
 
 fn permute(input: &[usize], from: usize, to: usize, out: &[usize]) -> Option<Lowered> {

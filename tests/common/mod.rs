@@ -40,3 +40,22 @@ pub fn synthetic_geometry(spacing: f32) -> medseg::volume::HeaderGeometry {
         xyzt_units: 2,
     }
 }
+
+/// The GPU, self-checked, or `None` (with a message) when wgpu finds no adapter. With
+/// `MEDSEG_REQUIRE_GPU=1` (`make test`, which installs lavapipe) a missing adapter fails instead.
+pub fn accelerator() -> Option<std::sync::Arc<medseg::gpu::Accelerator>> {
+    use medseg::gpu::{Accelerator, Backend};
+    match pollster::block_on(Accelerator::choose(Backend::Gpu)) {
+        Ok((accelerator, what)) => {
+            eprintln!("backend: {what}");
+            accelerator
+        }
+        Err(e) if std::env::var("MEDSEG_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("MEDSEG_REQUIRE_GPU=1 but {e} (install mesa-vulkan-drivers for lavapipe)")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {e} (install mesa-vulkan-drivers for lavapipe)");
+            None
+        }
+    }
+}
