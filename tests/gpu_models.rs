@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use medseg::gpu::Accelerator;
 use medseg::infer::pipeline::segment;
 use medseg::infer::scaling::Scaling;
 use medseg::medsam::image::{Image, Window};
@@ -196,4 +193,22 @@ fn medsam_masks_on_the_gpu_match_the_cpu() {
     }
     assert!(checked >= 3, "only {checked} organs on slice {z}");
     assert!(accelerator.notes().is_empty(), "nodes ran on the CPU or the GPU failed: {:?}", accelerator.notes());
+}
+
+#[test]
+fn a_lost_device_sends_the_run_back_to_the_cpu_with_a_note() {
+    let Some(norm) = read("data/brain/norm.nii.gz") else { return };
+    let Some(accelerator) = common::accelerator() else { return };
+    let Some(mut model) = catalog_model("model5_gw_ae") else { return };
+    let block = brain_block(&model, &norm);
+    let shape = [1, 1, BLOCK, BLOCK, BLOCK];
+    let (cpu, _) = block_on(model.network.run(block.clone(), &shape)).unwrap();
+    model.use_accelerator(Some(accelerator.clone()));
+    accelerator.gpu.destroy();
+    let (after, _) = block_on(model.network.run(block, &shape)).unwrap();
+    assert_eq!(after, cpu, "the run after the loss must be the CPU's");
+    assert!(!accelerator.usable());
+    let notes = accelerator.notes();
+    eprintln!("notes: {notes:?}");
+    assert!(notes.iter().any(|n| n.contains("finished on the CPU")), "{notes:?}");
 }

@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use wgpu::util::DeviceExt;
-
 use crate::gpu::GpuError;
 
 /// Invocations per workgroup of every kernel (`WORKGROUP` in `common.wgsl`).
@@ -95,7 +93,9 @@ impl Gpu {
         let failure = Arc::new(Mutex::new(None));
         let sink = failure.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().expect("failure lock").get_or_insert_with(|| e.to_string());
+            // wgpu's messages span lines; the user sees them on one.
+            let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            sink.lock().expect("failure lock").get_or_insert(message);
         }));
         let sink = failure.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -135,6 +135,12 @@ impl Gpu {
         }
     }
 
+    /// Destroys the device, as a driver reset or a lost GPU would: every later command fails
+    /// and networks fall back to the CPU.
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
     /// The first error the device reported, if any.
     pub fn check(&self) -> Result<(), GpuError> {
         match self.failure.lock().expect("failure lock").as_ref() {
@@ -145,6 +151,7 @@ impl Gpu {
 
     /// A storage buffer of `len` f32 values (contents undefined until written).
     pub fn buffer(&self, len: usize) -> Result<GpuBuffer, GpuError> {
+        self.check()?;
         let bytes = (len.max(1) * 4) as u64;
         if bytes > self.max_binding_bytes {
             return Err(GpuError::TooLarge { bytes, limit: self.max_binding_bytes });
@@ -194,16 +201,22 @@ impl Gpu {
         output: &GpuBuffer,
         inputs: &[&GpuBuffer],
     ) -> Result<(), GpuError> {
+        self.check()?;
         let count = u64::from(params[0]);
         if count == 0 {
             return Ok(());
         }
         let pipeline = self.pipeline(kernel);
-        let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        // Written by the queue before the submission that first reads it (a new buffer, so no
+        // earlier command can see the write). Not `create_buffer_init`: it panics on a lost device.
+        let words = params;
+        let params = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
-            contents: bytemuck::cast_slice(params),
-            usage: wgpu::BufferUsages::STORAGE,
+            size: (words.len() * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
+        self.queue.write_buffer(&params, 0, bytemuck::cast_slice(words));
         let mut entries = vec![
             wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 1, resource: output.buffer.as_entire_binding() },
@@ -247,6 +260,7 @@ impl Gpu {
 
     /// Reads the first `len` values of `buffer` back, after every command recorded so far.
     pub async fn download(&self, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        self.check()?;
         let bytes = (len * 4) as u64;
         if bytes == 0 {
             return Ok(Vec::new());
