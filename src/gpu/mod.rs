@@ -204,3 +204,33 @@ fn self_check_model() -> TractResult<TypedModel> {
     model.select_output_outlets(&y)?;
     model.into_decluttered()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse_and_a_wrong_one_says_what_is_expected() {
+        assert_eq!("auto".parse::<Backend>(), Ok(Backend::Auto));
+        assert_eq!("GPU".parse::<Backend>(), Ok(Backend::Gpu));
+        assert_eq!("cpu".parse::<Backend>(), Ok(Backend::Cpu));
+        assert_eq!("quantum".parse::<Backend>(), Err("unknown backend \"quantum\": expected auto, gpu or cpu".into()));
+    }
+
+    #[test]
+    fn choosing_the_cpu_opens_no_device() {
+        let (accelerator, why) = pollster::block_on(Accelerator::choose(Backend::Cpu)).unwrap();
+        assert!(accelerator.is_none());
+        assert_eq!(why, "CPU (chosen)");
+    }
+
+    #[test]
+    fn relative_error_is_judged_at_the_scale_of_the_tensor() {
+        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert!((max_relative_error(&[1.1, 0.0], &[1.0, 0.0]) - 0.1).abs() < 1e-6);
+        // 1e-3 off where the reference is 0 but the tensor reaches 10: 1e-3 / (1 % of 10).
+        assert!((max_relative_error(&[1e-3, 10.0], &[0.0, 10.0]) - 1e-2).abs() < 1e-6);
+        assert_eq!(max_relative_error(&[f32::NAN], &[1.0]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[1.0], &[1.0, 2.0]), f32::INFINITY);
+    }
+}
