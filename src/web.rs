@@ -1,8 +1,11 @@
 //! The JavaScript API (wasm32 only): the only module that knows about JS. The page's Web
 //! Worker calls these to decode scans and encode label maps.
 
+use std::sync::Arc;
+
 use wasm_bindgen::prelude::*;
 
+use crate::gpu::{Accelerator, Backend};
 use crate::infer::pipeline::segment;
 use crate::info::ScanInfo;
 use crate::labels::LabelMap;
@@ -87,10 +90,59 @@ pub fn label_counts(values: &[u16]) -> Vec<f64> {
     crate::labels::count_labels(values).into_iter().flat_map(|(v, c)| [f64::from(v), c as f64]).collect()
 }
 
+/// Where a session's networks run: the accelerator chosen by `useBackend` (none: the CPU) and
+/// the sentence saying which backend that is and why.
+#[derive(Default)]
+pub(crate) struct BackendChoice {
+    pub(crate) accelerator: Option<Arc<Accelerator>>,
+    pub(crate) what: String,
+}
+
+impl BackendChoice {
+    /// Applies `name` ("auto", "gpu" or "cpu"); a GPU that is required but missing or failing
+    /// its self-check is an error saying so. Returns the accelerator to attach.
+    pub(crate) async fn choose(&mut self, name: &str) -> Result<Option<Arc<Accelerator>>, JsError> {
+        let backend: Backend = name.parse().map_err(|e: String| JsError::new(&e))?;
+        let (accelerator, what) = Accelerator::choose(backend)
+            .await
+            .map_err(|e| JsError::new(&format!("the GPU backend is not available ({e})")))?;
+        self.accelerator = accelerator.clone();
+        self.what = what;
+        Ok(accelerator)
+    }
+
+    /// "CPU (…)" or "GPU: … (self-check …)"; "CPU (no backend chosen)" before `choose`.
+    pub(crate) fn what(&self) -> String {
+        if self.what.is_empty() {
+            "CPU (no backend chosen)".into()
+        } else {
+            self.what.clone()
+        }
+    }
+
+    /// The accelerator's notes (GPU failures that finished on the CPU, nodes run on the CPU).
+    pub(crate) fn notes(&self) -> Vec<String> {
+        self.accelerator.as_ref().map(|a| a.notes()).unwrap_or_default()
+    }
+
+    /// Peak bytes held on the GPU since the last `reset_peak` (0 on the CPU).
+    pub(crate) fn peak_bytes(&self) -> f64 {
+        self.accelerator.as_ref().map_or(0.0, |a| a.gpu.peak_bytes() as f64)
+    }
+
+    /// Starts a new GPU peak measurement (before a run).
+    pub(crate) fn reset_peak(&self) {
+        if let Some(a) = &self.accelerator {
+            a.gpu.reset_peak();
+        }
+    }
+}
+
 /// A model loaded in wasm memory, ready to segment scans.
 #[wasm_bindgen]
 pub struct Segmenter {
     model: Model,
+    backend: BackendChoice,
 }
 
 #[wasm_bindgen]
@@ -117,12 +169,43 @@ impl Segmenter {
                 .map(|(_, b)| std::mem::take(b))
                 .ok_or_else(|| "not given".to_string())
         })?;
-        Ok(Segmenter { model })
+        Ok(Segmenter { model, backend: BackendChoice::default() })
+    }
+
+    /// Chooses where the model runs: `"auto"` (the GPU when WebGPU gives an adapter that passes
+    /// a self-check, else the CPU), `"gpu"` (an error when there is no usable GPU) or `"cpu"`.
+    /// Resolves to which backend that is and why, e.g. `"CPU (chosen)"`. Without a call the
+    /// model runs on the CPU.
+    #[wasm_bindgen(js_name = useBackend)]
+    pub async fn use_backend(&mut self, name: String) -> Result<String, JsError> {
+        let accelerator = self.backend.choose(&name).await?;
+        self.model.use_accelerator(accelerator);
+        Ok(self.backend.what())
+    }
+
+    /// Which backend runs the model and why (see `useBackend`).
+    #[wasm_bindgen(js_name = backendDescription)]
+    pub fn backend_description(&self) -> String {
+        self.backend.what()
+    }
+
+    /// What happened on the GPU so far: failures that sent the work back to the CPU, and graph
+    /// nodes the GPU had no kernel for. Empty on the CPU.
+    #[wasm_bindgen(js_name = backendNotes)]
+    pub fn backend_notes(&self) -> Vec<String> {
+        self.backend.notes()
+    }
+
+    /// The most bytes held in GPU buffers at once during the last run (0 on the CPU).
+    #[wasm_bindgen(js_name = gpuPeakBytes)]
+    pub fn gpu_peak_bytes(&self) -> f64 {
+        self.backend.peak_bytes()
     }
 
     /// Segments volume 0 of `scan`; `progress(stage, fraction)` is called as work advances and
     /// may return `false` to cancel. Resolves to the labels on the scan's grid (x fastest).
     pub async fn run(&self, scan: &Scan, progress: &js_sys::Function) -> Result<Vec<u16>, JsError> {
+        self.backend.reset_peak();
         let labels = segment(&scan.volume, &self.model, &mut |stage, fraction| {
             let answer = progress.call2(&JsValue::NULL, &JsValue::from_str(stage), &JsValue::from_f64(fraction));
             !matches!(answer, Ok(v) if v == JsValue::FALSE)

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use crate::medsam::image::{Image, Window};
 use crate::medsam::propagate::SliceEncoder;
 use crate::medsam::{Embedding, MedSam};
-use crate::web::Scan;
+use crate::web::{BackendChoice, Scan};
 
 /// LiteMedSAM loaded in wasm memory, with the encoded slices of the scan in use.
 #[wasm_bindgen]
@@ -15,6 +15,7 @@ pub struct MedSamSession {
     medsam: MedSam,
     slices: Option<SliceEncoder>,
     picture: Option<Embedding>,
+    backend: BackendChoice,
 }
 
 fn window_of(lo: f32, hi: f32, percentiles: bool) -> Window {
@@ -35,7 +36,46 @@ impl MedSamSession {
     #[wasm_bindgen(constructor)]
     pub fn new(manifest_json: &str, encoder: &[u8], decoder: &[u8]) -> Result<MedSamSession, JsError> {
         let manifest = MedSam::manifest(manifest_json)?;
-        Ok(MedSamSession { medsam: MedSam::load(&manifest, encoder, decoder)?, slices: None, picture: None })
+        Ok(MedSamSession {
+            medsam: MedSam::load(&manifest, encoder, decoder)?,
+            slices: None,
+            picture: None,
+            backend: BackendChoice::default(),
+        })
+    }
+
+    /// Chooses where the encoder and decoder run: `"auto"`, `"gpu"` or `"cpu"` (see
+    /// `Segmenter.useBackend`); resolves to which backend that is and why. Cached embeddings
+    /// stay (both backends compute the same values within the self-check's tolerance).
+    #[wasm_bindgen(js_name = useBackend)]
+    pub async fn use_backend(&mut self, name: String) -> Result<String, JsError> {
+        let accelerator = self.backend.choose(&name).await?;
+        self.medsam.use_accelerator(accelerator);
+        Ok(self.backend.what())
+    }
+
+    /// Which backend runs the networks and why.
+    #[wasm_bindgen(js_name = backendDescription)]
+    pub fn backend_description(&self) -> String {
+        self.backend.what()
+    }
+
+    /// What happened on the GPU so far (failures that finished on the CPU, CPU nodes).
+    #[wasm_bindgen(js_name = backendNotes)]
+    pub fn backend_notes(&self) -> Vec<String> {
+        self.backend.notes()
+    }
+
+    /// The most bytes held in GPU buffers at once since `resetGpuPeak` (0 on the CPU).
+    #[wasm_bindgen(js_name = gpuPeakBytes)]
+    pub fn gpu_peak_bytes(&self) -> f64 {
+        self.backend.peak_bytes()
+    }
+
+    /// Starts a new GPU peak measurement (e.g. before a box).
+    #[wasm_bindgen(js_name = resetGpuPeak)]
+    pub fn reset_gpu_peak(&self) {
+        self.backend.reset_peak();
     }
 
     /// Forgets every cached embedding (call when another scan is opened).
