@@ -14,7 +14,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The app shell: every file the page, the embeddable element and their workers load. */
 export const SHELL = [
   'index.html', 'style.css', 'app.js', 'viewer.js', 'worker.js', 'segment.js', 'segment-worker.js', 'palette.js',
-  'boxtool.js', 'medsam-worker.js', 'picture.js',
+  'boxtool.js', 'medsam-worker.js', 'picture.js', 'backend.js',
   'client.js', 'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
   'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',

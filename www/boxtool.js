@@ -2,7 +2,9 @@
 // object on that slice; more boxes on the same slice reuse its cached embedding (decoder only).
 // Each object gets its own label value, name and colour; Accept keeps it and starts the next,
 // Undo removes the last. "Propagate through the volume" walks the box outwards slice by slice.
+// The networks run on the backend chosen in the Segment panel (backend.js).
 import { defaultColour } from './palette.js';
+import { backendLines, chosenBackend } from './backend.js';
 
 const $ = (id) => document.getElementById(id);
 const hex = (rgb) => '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
@@ -15,6 +17,7 @@ const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16))
 export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues, onError }) {
   let worker = null;
   let loadedSource = null;
+  let loadedBackend = null; // the backend the worker's session runs on
   let nextId = 1;
   const pending = new Map();
   const objects = []; // {value, name, rgb, snapshot, accepted}
@@ -24,6 +27,7 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
   function startWorker() {
     worker = new Worker(new URL('./medsam-worker.js', import.meta.url), { type: 'module' });
     loadedSource = null;
+    loadedBackend = null;
     worker.onmessage = ({ data }) => {
       const entry = pending.get(data.id);
       if (!entry) return;
@@ -53,9 +57,17 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
     return response.arrayBuffer();
   }
 
-  /** A worker holding the model and the open scan. */
+  /** A worker holding the model and the open scan, on the chosen backend. */
   async function ready(source) {
-    if (worker && loadedSource === source) return;
+    const backend = chosenBackend();
+    if (worker && loadedSource === source) {
+      if (loadedBackend === backend) return;
+      $('medsam-result').textContent = 'choosing the backend…';
+      loadedBackend = null;
+      await ask({ type: 'backend', backend });
+      loadedBackend = backend;
+      return;
+    }
     if (!worker) startWorker();
     $('medsam-result').textContent = 'loading MedSAM…';
     const manifest = await (await fetch('models/litemedsam/medsam.json')).json();
@@ -66,8 +78,10 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       ? { picture: { rgba: picture.rgba.slice(0), width: picture.width, height: picture.height } }
       : source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
     const transfer = picture ? [scan.picture.rgba.buffer] : scan.pair ?? [scan.bytes];
-    await ask({ type: 'load', scan, manifest, encoder, decoder }, [encoder, decoder, ...transfer]);
+    loadedSource = null;
+    await ask({ type: 'load', scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
     loadedSource = source;
+    loadedBackend = backend;
   }
 
   /** The object new masks go to: the current one, or a new one after Accept. */
@@ -161,7 +175,8 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       const total = performance.now() - started;
       const what = reply.encoded ? 'decoder only' : 'encoder + decoder';
       const where = source.picture ? 'the picture' : `slice ${index} of axis ${axis}`;
-      $('medsam-result').textContent = `${object.name}: ${where} in ${reply.ms.toFixed(0)} ms (${what}; ${total.toFixed(0)} ms box → overlay)`;
+      $('medsam-result').textContent = [`${object.name}: ${where} in ${reply.ms.toFixed(0)} ms (${what}; ${total.toFixed(0)} ms box → overlay)`,
+        ...backendLines(reply)].join('\n');
       const body = document.body.dataset;
       body.medsamMs = reply.ms.toFixed(1);
       body.medsamTotalMs = total.toFixed(1);
@@ -198,7 +213,8 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       const { values, snapshot, value } = object;
       for (let i = 0; i < values.length; i++) values[i] = reply.mask[i] ? value : snapshot[i];
       show();
-      $('medsam-result').textContent = `${object.name}: slices ${first}–${lastSlice} in ${(reply.ms / 1000).toFixed(1)} s`;
+      $('medsam-result').textContent = [`${object.name}: slices ${first}–${lastSlice} in ${(reply.ms / 1000).toFixed(1)} s`,
+        ...backendLines(reply)].join('\n');
       document.body.dataset.medsamPropagated = String(lastSlice - first + 1);
     } catch (e) {
       if (!/cancelled/.test(e.message)) onError(`MedSAM propagation failed: ${e.message}`);

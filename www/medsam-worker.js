@@ -1,10 +1,13 @@
 // A Web Worker holding one MedSAM session (LiteMedSAM in wasm) and the open scan: slice
 // embeddings stay cached here, so each new box on an encoded slice costs only the decoder.
 // Cancel of a propagation terminates it (the page starts a fresh one on the next box).
-// In: {type: 'load', scan: {bytes} | {pair} | {picture: {rgba, width, height}}, manifest, encoder, decoder}
+// In: {type: 'load', scan: {bytes} | {pair} | {picture: {rgba, width, height}}, manifest, encoder, decoder, backend}
+//     {type: 'backend', id, backend}   ('auto' | 'gpu' | 'cpu'; the cached embeddings stay)
 //     {type: 'segment', id, axis, index, lo, hi, percentiles, box}
 //     {type: 'propagate', id, axis, index, lo, hi, percentiles, box, first, last}
 // Out: {id, ok: true, …} or {id, ok: false, error}; {type: 'progress', done, most} while propagating.
+// Replies to load and backend carry {backend} (which backend and why); replies to segment and
+// propagate carry {backend, notes, gpuBytes} (what happened on the GPU, its peak memory).
 import init, { MedSamSession, Scan } from './pkg/medseg.js';
 
 let session = null;
@@ -52,25 +55,43 @@ self.onmessage = async ({ data }) => {
     await serially(() => handle(data));
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    const outOfMemory = /unreachable|out of memory|allocation/i.test(message) || e instanceof RangeError;
-    self.postMessage({ id, ok: false, error: outOfMemory ? 'the browser ran out of memory for MedSAM (WebAssembly can use at most 4 GB)' : message });
+    const gpu = /^the GPU backend/.test(message);
+    const outOfMemory = !gpu && (/unreachable|out of memory|allocation/i.test(message) || e instanceof RangeError);
+    const error = gpu
+      ? `${message}: choose Auto or CPU under Backend`
+      : outOfMemory ? 'the browser ran out of memory for MedSAM (WebAssembly can use at most 4 GB)' : message;
+    self.postMessage({ id, ok: false, error });
   }
 };
+
+/** Which backend ran, what happened on it and its peak GPU memory, for a reply. */
+function backendReport() {
+  return { backend: session.backendDescription(), notes: session.backendNotes(), gpuBytes: session.gpuPeakBytes() };
+}
 
 /** Answers one request (a rejection is answered by the caller). */
 async function handle(data) {
   const { id } = data;
   if (data.type === 'load') {
-    session = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
+    session = null;
+    const loaded = new MedSamSession(JSON.stringify(data.manifest), new Uint8Array(data.encoder), new Uint8Array(data.decoder));
+    const backend = await loaded.useBackend(data.backend ?? 'auto');
+    session = loaded;
     picture = data.scan.picture ? { ...data.scan.picture, rgba: new Uint8Array(data.scan.picture.rgba), encoded: false } : null;
     scan = picture ? null : data.scan.pair
       ? Scan.fromPair(new Uint8Array(data.scan.pair[0]), new Uint8Array(data.scan.pair[1]))
       : Scan.fromBytes(new Uint8Array(data.scan.bytes));
-    self.postMessage({ id, ok: true });
+    self.postMessage({ id, ok: true, backend });
+    return;
+  }
+  if (data.type === 'backend') {
+    const backend = await session.useBackend(data.backend);
+    self.postMessage({ id, ok: true, backend });
     return;
   }
   const { axis, index, lo, hi, percentiles } = data;
   const box = new Float32Array(data.box);
+  session.resetGpuPeak();
   if (data.type === 'segment' && picture) {
     // The whole picture is one slice: encoded once (encodePicture), then decoder only.
     const encoded = picture.encoded;
@@ -81,7 +102,7 @@ async function handle(data) {
     }
     const mask = await session.segmentPicture(box);
     const ms = performance.now() - started;
-    self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+    self.postMessage({ id, ok: true, mask, ms, encoded, ...backendReport() }, [mask.buffer]);
     return;
   }
   if (data.type === 'segment') {
@@ -89,7 +110,7 @@ async function handle(data) {
     const started = performance.now();
     const mask = await session.segment(scan, axis, index, lo, hi, percentiles, box);
     const ms = performance.now() - started;
-    self.postMessage({ id, ok: true, mask, ms, encoded }, [mask.buffer]);
+    self.postMessage({ id, ok: true, mask, ms, encoded, ...backendReport() }, [mask.buffer]);
     if (data.count) scheduleNeighbours(data, data.count);
     return;
   }
@@ -100,7 +121,7 @@ async function handle(data) {
       return true;
     };
     const mask = await session.propagate(scan, axis, index, lo, hi, percentiles, box, data.first, data.last, progress);
-    self.postMessage({ id, ok: true, mask, ms: performance.now() - started }, [mask.buffer]);
+    self.postMessage({ id, ok: true, mask, ms: performance.now() - started, ...backendReport() }, [mask.buffer]);
     return;
   }
   throw new Error(`unknown request ${data.type}`);

@@ -1,5 +1,6 @@
 // The Segment panel: the model catalog, bring-your-own models, and running a model on the open
-// scan in a disposable worker (segment-worker.js) with progress and Cancel.
+// scan in a disposable worker (segment-worker.js) on the chosen backend, with progress and Cancel.
+import { backendLines, chosenBackend, setupBackendPicker } from './backend.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -88,6 +89,7 @@ async function modelFiles(entry) {
  * `onResult({labels, manifest, seconds, wasmBytes})` receives the label map.
  */
 export function setupSegmentPanel({ getSource, onResult, onError }) {
+  setupBackendPicker();
   $('model-picker').addEventListener('change', describe);
   $('open-model').addEventListener('change', async (e) => {
     try {
@@ -120,7 +122,8 @@ export function setupSegmentPanel({ getSource, onResult, onError }) {
           onError(`${entry.manifest.title} failed: ${data.message}`);
         }
         if (data.type === 'done') {
-          finish(`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`);
+          finish([`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`,
+            ...backendLines(data)].join('\n'));
           // The labels belong to the scan the run started on, not to one opened since.
           if (getSource() !== source) return onError('Another scan was opened while the model ran: run it again on this scan.');
           onResult({ labels: data.labels, manifest: entry.manifest, seconds: data.seconds, wasmBytes: data.wasmBytes });
@@ -130,7 +133,7 @@ export function setupSegmentPanel({ getSource, onResult, onError }) {
         finish('');
         onError(`${entry.manifest.title} failed: ${e.message || 'the worker stopped (out of memory?)'}`);
       };
-      worker.postMessage({ scan, manifest: entry.manifest, files }, [...files, ...(scan.pair ?? [scan.bytes])]);
+      worker.postMessage({ scan, manifest: entry.manifest, files, backend: chosenBackend() }, [...files, ...(scan.pair ?? [scan.bytes])]);
     } catch (e) {
       finish('');
       onError(`Could not run ${entry.manifest.title}: ${e.message}`);
