@@ -1,60 +1,81 @@
 // Browser benchmark (not a test): one catalog model on one scan in the real page (www/, served by
-// the harness, headless Chromium, wasm, 1 thread). Opens the scan, picks the model, clicks Run and
-// waits for the overlay. Prints, per run: the inference time the page reports (Segmenter.run in the
-// worker), the wall time from the click to the overlay (adds fetching the model, starting the worker,
-// compiling wasm, decoding the scan in the worker and counting labels), and the segment worker's
-// wasm memory at the end (WebAssembly memory only grows, so that is its peak).
-// Usage: node bench_segment.mjs MODEL SCAN [RUNS]   (RUNS defaults to 1; median when more)
+// the harness, headless Chromium, wasm, 1 thread). Opens the scan, picks the model and the backend,
+// clicks Run and waits for the overlay. Prints, per run: the inference time the page reports
+// (Segmenter.run in the worker), the wall time from the click to the overlay (adds fetching the
+// model, starting the worker, choosing the backend — a GPU's self-check —, compiling wasm, decoding
+// the scan in the worker and counting labels), the segment worker's wasm memory at the end
+// (WebAssembly memory only grows, so that is its peak), and on the GPU its peak buffer memory.
+// Each backend named runs RUNS times (a fresh page each); the status line says which one ran and why.
+// Usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]]
+//   RUNS defaults to 1 (median when more); --backend defaults to the page's default (auto).
+//   e.g. node bench_segment.mjs model5_gw_ae ../../../shared/data/nifti-cases/AIL.nii.gz 3 --backend cpu,gpu
 import { resolve } from 'node:path';
 import { launch, serve } from './harness.mjs';
 
-const [model, scanArg, runsArg = '1'] = process.argv.slice(2);
-if (!model || !scanArg) {
-  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS]');
+const args = process.argv.slice(2);
+const flag = args.indexOf('--backend');
+const backends = flag >= 0 ? args.splice(flag, 2)[1]?.split(',') ?? [] : ['auto'];
+const [model, scanArg, runsArg = '1'] = args;
+if (!model || !scanArg || !backends.length || backends.some((b) => !['auto', 'gpu', 'cpu'].includes(b))) {
+  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]]');
   process.exit(2);
 }
 const scan = resolve(scanArg);
 const runs = Number(runsArg);
 const TIMEOUT = 60 * 60_000;
 const server = await serve();
-const browser = await launch();
+const browser = await launch({ webgpu: true }); // SwiftShader where there is no GPU
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-const results = [];
+const summaries = [];
 
-for (let run = 0; run < runs; run++) {
-  const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(server.origin + '/');
-  await page.setInputFiles('#open-scan', [scan]);
-  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
-  await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), model);
-  await page.selectOption('#model-picker', model);
-  const clicked = Date.now();
-  await page.click('#run-model');
-  const outcome = await page.waitForFunction((m) => {
-    if (document.body.dataset.segmented === m) return 'done';
-    const message = document.getElementById('message');
-    return !message.hidden && message.textContent ? `error: ${message.textContent}` : false;
-  }, model, { timeout: TIMEOUT, polling: 200 }).then((h) => h.jsonValue());
-  const wallSeconds = (Date.now() - clicked) / 1000;
-  if (outcome !== 'done') {
-    console.log(`${model} on ${scanArg}: run ${run + 1} FAILED after ${wallSeconds.toFixed(1)} s — ${outcome}`);
+for (const backend of backends) {
+  const results = [];
+  for (let run = 0; run < runs; run++) {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    await page.goto(server.origin + '/');
+    await page.setInputFiles('#open-scan', [scan]);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+    await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), model);
+    await page.selectOption('#model-picker', model);
+    await page.selectOption('#backend', backend);
+    const clicked = Date.now();
+    await page.click('#run-model');
+    const outcome = await page.waitForFunction((m) => {
+      if (document.body.dataset.segmented === m) return 'done';
+      const message = document.getElementById('message');
+      return !message.hidden && message.textContent ? `error: ${message.textContent}` : false;
+    }, model, { timeout: TIMEOUT, polling: 200 }).then((h) => h.jsonValue());
+    const wallSeconds = (Date.now() - clicked) / 1000;
+    const label = `${model} on ${scanArg}, backend ${backend}`;
+    if (outcome !== 'done') {
+      console.log(`${label}: run ${run + 1} FAILED after ${wallSeconds.toFixed(1)} s — ${outcome}`);
+      await page.close();
+      process.exitCode = 1;
+      break;
+    }
+    // "<title>: done in 12.3 s · wasm memory 456 MB\nran on <backend>[ · GPU memory peak 78 MB]\nnote: …"
+    // (www/segment.js, www/backend.js), from the worker's 'done' message.
+    const text = await page.textContent('#model-result');
+    const [, seconds, wasmMB] = text.match(/done in ([\d.]+) s · wasm memory (\d+) MB/);
+    const ran = text.match(/^(?:ran on|started on) .*$/m)?.[0] ?? '(no backend line)';
+    const gpuMB = Number(text.match(/GPU memory peak (\d+) MB/)?.[1] ?? 0);
+    results.push({ seconds: Number(seconds), wallSeconds, wasmMB: Number(wasmMB), gpuMB });
+    console.log(`${label}: run ${run + 1}: inference ${seconds} s, click→overlay ${wallSeconds.toFixed(1)} s, ` +
+      `segment worker wasm memory ${wasmMB} MB, GPU memory peak ${gpuMB} MB`);
+    if (run === 0) {
+      console.log(`  ${ran.replace(/ · GPU memory peak \d+ MB/, '')}`);
+      for (const note of text.match(/^note: .*$/gm) ?? []) console.log(`  ${note}`);
+    }
     await page.close();
-    process.exitCode = 1;
-    break;
   }
-  // "<title>: done in 12.3 s · wasm memory 456 MB" (www/segment.js), from the worker's 'done' message.
-  const text = await page.textContent('#model-result');
-  const [, seconds, wasmMB] = text.match(/done in ([\d.]+) s · wasm memory (\d+) MB/);
-  results.push({ seconds: Number(seconds), wallSeconds, wasmMB: Number(wasmMB) });
-  console.log(`${model} on ${scanArg}: run ${run + 1}: inference ${seconds} s, click→overlay ${wallSeconds.toFixed(1)} s, ` +
-    `segment worker wasm memory ${wasmMB} MB`);
-  await page.close();
+  if (results.length === runs) summaries.push({ backend, results });
 }
-if (results.length === runs && runs > 1) {
-  console.log(`${model}: median of ${runs}: inference ${median(results.map((r) => r.seconds)).toFixed(1)} s, ` +
+for (const { backend, results } of summaries) {
+  console.log(`${model}, backend ${backend}: median of ${runs}: inference ${median(results.map((r) => r.seconds)).toFixed(1)} s, ` +
     `click→overlay ${median(results.map((r) => r.wallSeconds)).toFixed(1)} s, ` +
-    `peak wasm memory ${Math.max(...results.map((r) => r.wasmMB))} MB`);
+    `peak wasm memory ${Math.max(...results.map((r) => r.wasmMB))} MB, ` +
+    `peak GPU memory ${Math.max(...results.map((r) => r.gpuMB))} MB`);
 }
 await browser.close();
 await server.close();

@@ -48,25 +48,31 @@ export function serve(routes = [['/', WWW]], { headers = () => ({}) } = {}) {
   })));
 }
 
-/** Headless Debian Chromium (a fresh profile each launch) with WebGPU enabled and no background traffic. */
-export function launch() {
+/**
+ * Headless Debian Chromium (a fresh profile each launch) with no background traffic. With `webgpu`,
+ * `--enable-unsafe-webgpu` gives pages and workers a WebGPU adapter: SwiftShader, a CPU
+ * implementation of Vulkan, in headless Chromium 156 without a GPU; no other flag is needed. Without
+ * it `navigator.gpu.requestAdapter()` resolves to null, so the page's Auto backend runs on the CPU:
+ * the default, because SwiftShader is 10–20× slower than the wasm CPU backend (gpu.test.mjs opts in).
+ */
+export function launch({ webgpu = false } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: [
-      '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic',
+      '--no-sandbox', ...(webgpu ? ['--enable-unsafe-webgpu'] : []), '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
     ],
   });
 }
 
 /**
- * One test file's session: the server, Chromium, and a page at the app that records every
- * request. `close()` shuts down and returns the requests that left the page's origin.
+ * One test file's session: the server, Chromium (`webgpu`: see `launch`), and a page at the app
+ * that records every request. `close()` shuts down and returns the requests that left the page's origin.
  */
-export async function openSession(viewport = { width: 1500, height: 700 }) {
+export async function openSession(viewport = { width: 1500, height: 700 }, { webgpu = false } = {}) {
   const server = await serve();
-  const browser = await launch();
+  const browser = await launch({ webgpu });
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
   const urls = [];
