@@ -2,8 +2,10 @@
 // --enable-unsafe-webgpu) a model run with backend GPU gives the label map of backend CPU and the
 // status line says the GPU ran; without an adapter Auto runs on the CPU and says why, and GPU is a
 // plain error that leaves the page usable. The choice is remembered across reloads.
-// Scan and model: the smallest real scan that still runs every convolution of a catalog model on
-// a brain-sized crop (INIA19, a macaque T1: ~4 s of model on the CPU natively, ~9× less than AIL).
+// Scan and model: the smallest brain in ../shared, so that SwiftShader (the GPU emulated on the CPU)
+// finishes in minutes: INIA19 NeuroMaps, a macaque atlas image (piecewise-constant intensities on
+// real anatomy; 168 × 206 × 128 at 0.5 mm), ~4 s of model5_gw_ae on the CPU natively, ~9× less than
+// AIL; every convolution of the model runs on its brain-sized crop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
