@@ -2,17 +2,20 @@
 // --enable-unsafe-webgpu) a model run with backend GPU gives the label map of backend CPU and the
 // status line says the GPU ran; without an adapter Auto runs on the CPU and says why, and GPU is a
 // plain error that leaves the page usable. The choice is remembered across reloads.
-// Scan and model: the smallest brain in ../shared, so that SwiftShader (the GPU emulated on the CPU)
-// finishes in minutes: INIA19 NeuroMaps, a macaque atlas image (piecewise-constant intensities on
-// real anatomy; 168 × 206 × 128 at 0.5 mm), ~4 s of model5_gw_ae on the CPU natively, ~9× less than
-// AIL; every convolution of the model runs on its brain-sized crop.
+// Scan and model: model5_gw_ae on a 96³ block of a real T1 (FreeSurfer's norm.nii.gz, cut here;
+// tests/gpu_models.rs also runs MeshNets on a block of it), so that SwiftShader (the GPU emulated
+// on the CPU) finishes in minutes: ~9 s of model on the CPU natively, every convolution on a 132³ crop, ~380 k voxels of
+// white and grey matter.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { openSession, ROOT, SHARED } from './harness.mjs';
 
-const SCAN = join(SHARED, 'data/nifti-cases/inia19-NeuroMaps.nii.gz');
+const SOURCE = join(SHARED, 'data/brain/norm.nii.gz');
+const SCAN = join(mkdtempSync(join(tmpdir(), 'medseg-gpu-')), 'norm_block96.nii.gz');
 const MODEL = 'model5_gw_ae';
 const RUN_TIMEOUT = 600_000; // SwiftShader runs the kernels on the CPU
 let session;
@@ -28,10 +31,41 @@ after(async () => {
 });
 
 function skipWithoutData(t) {
-  const ready = existsSync(SCAN) && existsSync(join(ROOT, 'models', MODEL, 'model.json'));
-  if (!ready && process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${SCAN} or models/${MODEL} is missing`);
+  const ready = existsSync(SOURCE) && existsSync(join(ROOT, 'models', MODEL, 'model.json'));
+  if (!ready && process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${SOURCE} or models/${MODEL} is missing`);
   if (!ready) t.skip('needs ../shared and `medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae`');
+  if (ready && !existsSync(SCAN)) writeFileSync(SCAN, cropNifti(SOURCE, [80, 80, 80], [96, 96, 96]));
   return !ready;
+}
+
+/** A block of a gzipped NIfTI-1 file: `size` voxels from voxel `start`, its sform moved there (qform dropped). */
+function cropNifti(path, start, size) {
+  const raw = gunzipSync(readFileSync(path));
+  const h = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const dims = [1, 2, 3].map((i) => h.getInt16(40 + 2 * i, true));
+  const bytes = h.getInt16(72, true) / 8;
+  const offset = Math.round(h.getFloat32(108, true));
+  assert.ok(h.getInt16(254, true) > 0, `${path} has an sform`);
+  const out = Buffer.alloc(offset + size[0] * size[1] * size[2] * bytes);
+  raw.copy(out, 0, 0, offset);
+  const o = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  o.setInt16(40, 3, true);
+  size.forEach((n, i) => o.setInt16(42 + 2 * i, n, true));
+  o.setInt16(252, 0, true); // qform_code 0: the moved sform is the geometry
+  for (let r = 0; r < 3; r++) {
+    const row = 280 + 16 * r;
+    const m = [0, 1, 2].map((c) => h.getFloat32(row + 4 * c, true));
+    o.setFloat32(row + 12, h.getFloat32(row + 12, true) + m[0] * start[0] + m[1] * start[1] + m[2] * start[2], true);
+  }
+  let at = offset;
+  for (let z = 0; z < size[2]; z++) {
+    for (let y = 0; y < size[1]; y++) {
+      const from = offset + bytes * (start[0] + dims[0] * (start[1] + y + dims[1] * (start[2] + z)));
+      raw.copy(out, at, from, from + bytes * size[0]);
+      at += bytes * size[0];
+    }
+  }
+  return gzipSync(out);
 }
 
 async function openAndPick(p) {
@@ -73,7 +107,13 @@ test('backend GPU gives the label map of backend CPU, and the status says the GP
   await openAndPick(page);
   const cpu = await run(page, 'cpu');
   assert.match(cpu, /^ran on CPU \(chosen\)$/m, cpu);
-  await page.evaluate(() => { window.cpuLabels = window.medsegViewer.overlay.values.slice(); });
+  const tissue = await page.evaluate(() => {
+    window.cpuLabels = window.medsegViewer.overlay.values.slice();
+    const counts = [0, 0, 0];
+    for (const v of window.cpuLabels) counts[v] = (counts[v] ?? 0) + 1;
+    return counts;
+  });
+  assert.ok(tissue[1] > 10_000 && tissue[2] > 10_000, `the CPU finds white and grey matter: ${tissue}`);
 
   const gpu = await run(page, 'gpu').catch((e) => assert.fail(`backend GPU failed in the page: ${e.message}`));
   console.log(`# ${gpu.replaceAll('\n', ' | ')}`);
