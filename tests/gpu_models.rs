@@ -212,3 +212,16 @@ fn a_lost_device_sends_the_run_back_to_the_cpu_with_a_note() {
     eprintln!("notes: {notes:?}");
     assert!(notes.iter().any(|n| n.contains("finished on the CPU")), "{notes:?}");
 }
+
+#[test]
+fn auto_leaves_a_software_adapter_alone_and_takes_a_hardware_one() {
+    let Some(accelerator) = common::accelerator() else { return };
+    let (auto, why) = block_on(medseg::gpu::Accelerator::choose(medseg::gpu::Backend::Auto)).unwrap();
+    eprintln!("auto: {why}");
+    if accelerator.gpu.software {
+        assert!(auto.is_none(), "Auto took the software adapter {}", accelerator.gpu.description);
+        assert!(why.starts_with("CPU (") && why.contains("software"), "{why}");
+    } else {
+        assert!(auto.is_some(), "Auto left the hardware adapter {}: {why}", accelerator.gpu.description);
+    }
+}

@@ -62,6 +62,9 @@ pub struct Gpu {
     queue: wgpu::Queue,
     /// What the adapter is, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub description: String,
+    /// Whether the adapter is a software renderer on the CPU (lavapipe, SwiftShader, a
+    /// browser's fallback adapter).
+    pub software: bool,
     /// The largest buffer one kernel may bind.
     pub max_binding_bytes: u64,
     pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
@@ -105,7 +108,8 @@ impl Gpu {
         Ok(Some(Gpu {
             device,
             queue,
-            description: format!("{} ({:?})", info.name, info.backend),
+            description: describe(&info),
+            software: info.device_type == wgpu::DeviceType::Cpu,
             max_binding_bytes,
             pipelines: Mutex::new(HashMap::new()),
             pending: Mutex::new(None),
@@ -327,6 +331,16 @@ impl Gpu {
                 })
             })
             .clone()
+    }
+}
+
+/// The adapter's name and API; browsers often keep the name to themselves.
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    let name = [&info.name, &info.driver, &info.driver_info].into_iter().find(|s| !s.trim().is_empty());
+    let software = if info.device_type == wgpu::DeviceType::Cpu { ", software" } else { "" };
+    match name {
+        Some(name) => format!("{name} ({:?}{software})", info.backend),
+        None => format!("an unnamed {:?} adapter ({:?}{software})", info.device_type, info.backend),
     }
 }
 

@@ -45,7 +45,8 @@ pub enum GpuError {
 /// Where networks run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// The GPU when an adapter is present and passes the self-check, else the CPU.
+    /// The GPU when a hardware adapter is present and passes the self-check, else the CPU (a
+    /// software adapter such as lavapipe or SwiftShader is slower than the CPU path).
     #[default]
     Auto,
     /// The GPU; an error when there is none or it fails the self-check.
@@ -90,6 +91,13 @@ impl Accelerator {
             Ok(Some(gpu)) => Ok(gpu),
             Ok(None) => Err(GpuError::Device("no GPU adapter is available".into())),
             Err(e) => Err(e),
+        };
+        let opened = match opened {
+            Ok(gpu) if gpu.software && backend == Backend::Auto => Err(GpuError::Device(format!(
+                "the only adapter, {}, is slower than the CPU path; choose the GPU backend to use it anyway",
+                gpu.description
+            ))),
+            other => other,
         };
         let checked = match opened {
             Ok(gpu) => {

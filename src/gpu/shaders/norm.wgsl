@@ -24,7 +24,7 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         }
         return;
     }
-    var top = -3.4028235e38;
+    var top = -3.40282346e38;
     for (var k = 0u; k < length; k = k + 1u) {
         top = max(top, x[base + k * inner]);
     }

@@ -17,7 +17,7 @@ fn max_pool_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let origin = out * vec3<i32>(i32(p[11]), i32(p[12]), i32(p[13])) - vec3<i32>(param_i32(17u), param_i32(18u), param_i32(19u));
     let dilation = vec3<i32>(i32(p[14]), i32(p[15]), i32(p[16]));
     let base = plane * u32(in_dims.x * in_dims.y * in_dims.z);
-    var best = -3.4028235e38;
+    var best = -3.40282346e38;
     var any = false;
     for (var kz = 0i; kz < i32(p[8]); kz = kz + 1i) {
         let z = origin.x + kz * dilation.x;

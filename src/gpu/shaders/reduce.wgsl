@@ -11,8 +11,8 @@ fn reduce_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let op = p[1];
     let base = strided_offset(i, 3u, 15u);
     var acc = 0.0;
-    if (op == 1u) { acc = -3.4028235e38; }
-    if (op == 2u) { acc = 3.4028235e38; }
+    if (op == 1u) { acc = -3.40282346e38; }
+    if (op == 2u) { acc = 3.40282346e38; }
     if (op == 3u) { acc = 1.0; }
     for (var r = 0u; r < p[2]; r = r + 1u) {
         let v = x[base + strided_offset(r, 9u, 15u)];
