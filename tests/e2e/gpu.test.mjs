@@ -2,10 +2,9 @@
 // --enable-unsafe-webgpu) a model run with backend GPU gives the label map of backend CPU and the
 // status line says the GPU ran; without an adapter Auto runs on the CPU and says why, and GPU is a
 // plain error that leaves the page usable. The choice is remembered across reloads.
-// Scan and model: model5_gw_ae on a 96³ block of a real T1 (FreeSurfer's norm.nii.gz, cut here;
+// Scan and model: model5_gw_ae on a 96×96×48 block of a real T1 (FreeSurfer's norm.nii.gz, cut here;
 // tests/gpu_models.rs also runs MeshNets on a block of it), so that SwiftShader (the GPU emulated
-// on the CPU) finishes in minutes: ~9 s of model on the CPU natively, every convolution on a 132³ crop, ~380 k voxels of
-// white and grey matter.
+// on the CPU) finishes in a few minutes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +14,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { openSession, ROOT, SHARED } from './harness.mjs';
 
 const SOURCE = join(SHARED, 'data/brain/norm.nii.gz');
-const SCAN = join(mkdtempSync(join(tmpdir(), 'medseg-gpu-')), 'norm_block96.nii.gz');
+const SCAN = join(mkdtempSync(join(tmpdir(), 'medseg-gpu-')), 'norm_block96x96x48.nii.gz');
 const MODEL = 'model5_gw_ae';
 const RUN_TIMEOUT = 600_000; // SwiftShader runs the kernels on the CPU
 let session;
@@ -34,7 +33,7 @@ function skipWithoutData(t) {
   const ready = existsSync(SOURCE) && existsSync(join(ROOT, 'models', MODEL, 'model.json'));
   if (!ready && process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${SOURCE} or models/${MODEL} is missing`);
   if (!ready) t.skip('needs ../shared and `medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae`');
-  if (ready && !existsSync(SCAN)) writeFileSync(SCAN, cropNifti(SOURCE, [80, 80, 80], [96, 96, 96]));
+  if (ready && !existsSync(SCAN)) writeFileSync(SCAN, cropNifti(SOURCE, [80, 80, 104], [96, 96, 48]));
   return !ready;
 }
 
