@@ -9,6 +9,10 @@
 //! [`Backend`] is the user's choice; [`Accelerator::choose`] applies it (Auto opens a GPU and
 //! keeps it only if a self-check graph matches the CPU).
 
+// wgpu's WebGPU types are not Send in wasm32, where networks run on one thread; Arc keeps one
+// code path for both targets.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 pub mod device;
 pub mod executor;
 pub mod lower;

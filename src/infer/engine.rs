@@ -150,6 +150,7 @@ impl Network {
     }
 
     /// The GPU plan for these input shapes (made and cached on first use).
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))] // one thread in wasm32
     fn gpu_plan_for(&self, accelerator: &Accelerator, shapes: &[Vec<usize>]) -> Result<Arc<GpuPlan>, GpuError> {
         let mut cached = self.gpu_plan.lock().expect("gpu plan lock");
         if let Some((s, plan)) = cached.as_ref() {
