@@ -172,8 +172,8 @@ impl Segmenter {
         Ok(Segmenter { model, backend: BackendChoice::default() })
     }
 
-    /// Chooses where the model runs: `"auto"` (the GPU when WebGPU gives an adapter that passes
-    /// a self-check, else the CPU), `"gpu"` (an error when there is no usable GPU) or `"cpu"`.
+    /// Chooses where the model runs: `"auto"` (the GPU when WebGPU gives a hardware adapter that
+    /// passes a self-check, else the CPU), `"gpu"` (an error when there is no usable GPU) or `"cpu"`.
     /// Resolves to which backend that is and why, e.g. `"CPU (chosen)"`. Without a call the
     /// model runs on the CPU.
     #[wasm_bindgen(js_name = useBackend)]
