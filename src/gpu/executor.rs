@@ -74,16 +74,7 @@ impl GpuPlan {
                 gpu_nodes += 1;
                 let step_weights = match &lowered {
                     Lowered::Kernels { weights: w, .. } if !w.is_empty() => {
-                        let mut cache = weights.lock().expect("weight cache lock");
-                        match cache.get(&node.name) {
-                            Some(uploaded) => uploaded.clone(),
-                            None => {
-                                let uploaded: Vec<Arc<GpuBuffer>> =
-                                    w.iter().map(|w| gpu.upload(w).map(Arc::new)).collect::<Result<_, _>>()?;
-                                cache.insert(node.name.clone(), uploaded.clone());
-                                uploaded
-                            }
-                        }
+                        uploaded_once(&gpu, weights, &node.name, || Ok(w.clone()))?
                     }
                     _ => Vec::new(),
                 };
@@ -249,22 +240,30 @@ fn upload_constants(
         {
             continue;
         }
-        let name = &model.nodes[id].name;
-        let mut cache = weights.lock().expect("weight cache lock");
-        let buffer = match cache.get(name) {
-            Some(uploaded) => uploaded[0].clone(),
-            None => {
-                let buffer = gpu.upload(&floats(tensor).map_err(|e| GpuError::Graph(format!("{e:#}")))?)?;
-                let buffer = Arc::new(buffer);
-                cache.insert(name.clone(), vec![buffer.clone()]);
-                buffer
-            }
-        };
+        let values = || Ok(vec![floats(tensor).map_err(|e| GpuError::Graph(format!("{e:#}")))?]);
+        let buffer = uploaded_once(gpu, weights, &model.nodes[id].name, values)?.swap_remove(0);
         let shape = tensor.shape().to_vec();
         let datum_type = tensor.datum_type();
         *step = Step::Constant(Value::Gpu { buffer, shape, datum_type });
     }
     Ok(())
+}
+
+/// The buffers cached under `name`, or `values()` uploaded and cached there.
+fn uploaded_once(
+    gpu: &Gpu,
+    cache: &WeightCache,
+    name: &str,
+    values: impl FnOnce() -> Result<Vec<Vec<f32>>, GpuError>,
+) -> Result<Vec<Arc<GpuBuffer>>, GpuError> {
+    let mut cache = cache.lock().expect("weight cache lock");
+    if let Some(uploaded) = cache.get(name) {
+        return Ok(uploaded.clone());
+    }
+    let uploaded: Vec<Arc<GpuBuffer>> =
+        values()?.iter().map(|v| gpu.upload(v).map(Arc::new)).collect::<Result<_, _>>()?;
+    cache.insert(name.to_string(), uploaded.clone());
+    Ok(uploaded)
 }
 
 /// Whether every tensor the node binds fits one binding of this device.

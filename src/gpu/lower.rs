@@ -429,7 +429,9 @@ fn convolution(
     }
     let with_batch = |shape: &[usize]| if batched { shape.to_vec() } else { [&[1], shape].concat() };
     let (input, out) = (with_batch(&shapes[0]), with_batch(out));
-    let spatial = input.len().checked_sub(2).filter(|r| (1..=3).contains(r))?;
+    if !(3..=5).contains(&input.len()) {
+        return None;
+    }
     let kernel = format.kernel_as_group_o_i_hw(inputs[1].konst.as_ref()?, group).ok()?;
     let weights = floats(&kernel).ok()?;
     let (c_in, c_out) = (input[1], out[1]);
@@ -439,36 +441,33 @@ fn convolution(
         b if b.len() == c_out => b.to_vec(),
         _ => return None,
     };
-    let lift = |values: &[usize], fill: usize| -> Vec<usize> {
-        let mut v = vec![fill; 3 - spatial];
-        v.extend_from_slice(values);
-        v
+    let pads: Vec<usize> = match &deconv_pads {
+        Some(pads) => pads.clone(),
+        None => spec.computed_padding(&input[2..]).iter().map(|d| d.pad_before).collect(),
     };
-    let pads: Vec<i64> = match &deconv_pads {
-        Some(pads) => pads.iter().map(|&p| p as i64).collect(),
-        None => spec
-            .padding
-            .compute(&input[2..], &spec.kernel_shape, &spec.dilations(), &spec.strides())
-            .iter()
-            .map(|d| d.pad_before as i64)
-            .collect(),
-    };
-    let mut lifted_pads = vec![0i64; 3 - spatial];
-    lifted_pads.extend(pads);
     let c_out_group = c_out / group;
     let lanes = if c_out_group.is_multiple_of(8) || group == 1 { 8 } else { 1 };
     let voxels: usize = out[2..].iter().product();
     let count = out[0] * c_out.div_ceil(lanes) * voxels;
     let mut params: Vec<u32> = vec![count as u32, out[0] as u32, c_in as u32, c_out as u32, group as u32, lanes as u32];
-    params.extend(words(lift(&input[2..], 1)));
-    params.extend(words(lift(&out[2..], 1)));
-    params.extend(words(lift(&spec.kernel_shape, 1)));
-    params.extend(words(lift(&spec.strides(), 1)));
-    params.extend(words(lift(&spec.dilations(), 1)));
-    params.extend(signed_words(lifted_pads));
+    params.extend(spatial_geometry(spec, &input[2..], &out[2..], &pads));
     let kernel = if deconv_pads.is_some() { DECONVOLUTION } else { CONVOLUTION };
     let dispatch = Dispatch::linear(kernel, params, vec![Operand::Input(0), Operand::Weight(0), Operand::Weight(1)]);
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![weights, bias] })
+}
+
+/// The geometry words of convolution and pooling kernels, each over 1–3 spatial axes lifted to
+/// three (leading axes of size 1, unpadded): input dims, output dims, kernel, strides,
+/// dilations, padding before.
+fn spatial_geometry(spec: &PoolSpec, input: &[usize], out: &[usize], pads_before: &[usize]) -> Vec<u32> {
+    let lead = 3 - input.len();
+    let (strides, dilations) = (spec.strides(), spec.dilations());
+    let mut geometry = Vec::with_capacity(18);
+    for values in [input, out, &spec.kernel_shape[..], &strides[..], &dilations[..]] {
+        geometry.extend(words(std::iter::repeat_n(1, lead).chain(values.iter().copied())));
+    }
+    geometry.extend(signed_words(std::iter::repeat_n(0, lead).chain(pads_before.iter().map(|&p| p as i64))));
+    geometry
 }
 
 /// The padding before each spatial axis of a Deconv whose input has these spatial dims.
@@ -494,22 +493,12 @@ fn max_pool(pool: &MaxPool, input: &[usize], out: &[usize]) -> Option<Lowered> {
     }
     let planes: usize = input[..spatial_at].iter().product();
     let (input, out) = (&input[spatial_at..], &out[spatial_at..]);
-    let spatial = Some(input.len()).filter(|r| (1..=3).contains(r))?;
-    let lift = |values: &[usize]| -> Vec<usize> {
-        let mut v = vec![1; 3 - spatial];
-        v.extend_from_slice(values);
-        v
-    };
-    let pads: Vec<i64> = spec.computed_padding(input).iter().map(|d| d.pad_before as i64).collect();
-    let mut lifted_pads = vec![0i64; 3 - spatial];
-    lifted_pads.extend(pads);
+    if !(1..=3).contains(&input.len()) {
+        return None;
+    }
+    let pads: Vec<usize> = spec.computed_padding(input).iter().map(|d| d.pad_before).collect();
     let mut params = vec![(planes * out.iter().product::<usize>()) as u32, planes as u32];
-    params.extend(words(lift(input)));
-    params.extend(words(lift(out)));
-    params.extend(words(lift(&spec.kernel_shape)));
-    params.extend(words(lift(&spec.strides())));
-    params.extend(words(lift(&spec.dilations())));
-    params.extend(signed_words(lifted_pads));
+    params.extend(spatial_geometry(spec, input, out, &pads));
     Some(Lowered::Kernels {
         dispatches: vec![Dispatch::linear(MAX_POOL, params, vec![Operand::Input(0)])],
         weights: vec![],
