@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use medseg::gpu::Accelerator;
+use medseg::gpu::{Accelerator, Backend};
 use medseg::infer::pipeline::segment;
 
 use medseg::medsam::image::{Image, Window};
@@ -36,12 +36,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         return Err("usage: medseg bench [--runs N] [--medsam | --model NAME] [--backend auto|gpu|cpu] FILE...".into());
     }
     if medsam {
-        let accelerator = crate::backend::open(backend).await?;
-        return medsam_bench(&files, runs, accelerator).await;
+        return medsam_bench(&files, runs, backend).await;
     }
     if let Some(model) = model {
-        let accelerator = crate::backend::open(backend).await?;
-        return model_bench(&model, &files, runs, accelerator).await;
+        return model_bench(&model, &files, runs, backend).await;
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -75,8 +73,9 @@ pub async fn run(args: &[String]) -> Result<(), String> {
 
 /// MedSAM on the middle axial slice of each scan (CT soft-tissue window): encoder and decoder
 /// (a centred box of half the slice) medians.
-async fn medsam_bench(files: &[&String], runs: usize, accelerator: Option<Arc<Accelerator>>) -> Result<(), String> {
+async fn medsam_bench(files: &[&String], runs: usize, backend: Backend) -> Result<(), String> {
     let mut model = crate::medsam::load()?;
+    let accelerator = crate::backend::open(backend).await?;
     model.use_accelerator(accelerator.clone());
     println!("{:<40} {:>12} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB", "peak GPU MB");
     for path in files {
@@ -110,13 +109,9 @@ async fn medsam_bench(files: &[&String], runs: usize, accelerator: Option<Arc<Ac
 }
 
 /// A catalog model on each scan: median seconds per pipeline stage and in all, peak memory.
-async fn model_bench(
-    name: &str,
-    files: &[&String],
-    runs: usize,
-    accelerator: Option<Arc<Accelerator>>,
-) -> Result<(), String> {
+async fn model_bench(name: &str, files: &[&String], runs: usize, backend: Backend) -> Result<(), String> {
     let mut model = crate::models::load_model(name)?;
+    let accelerator = crate::backend::open(backend).await?;
     model.use_accelerator(accelerator.clone());
     for path in files {
         let scan = crate::open_scan(path)?;
