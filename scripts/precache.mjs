@@ -5,7 +5,7 @@
 // Run by `make web` and by the browser-test harness. Usage: node scripts/precache.mjs [WWW_DIR]
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,12 +13,21 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The app shell: every file the page, the embeddable element and their workers load. */
 export const SHELL = [
-  'index.html', 'style.css', 'app.js', 'viewer.js', 'worker.js', 'segment.js', 'segment-worker.js', 'palette.js',
-  'boxtool.js', 'medsam-worker.js', 'picture.js', 'backend.js',
-  'client.js', 'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
+  'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'picture.js', 'backend.js',
+  'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
   'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',
 ];
+
+/** The shared library and the workers: every module under these folders, so a new one is kept too. */
+const MODULE_DIRS = ['lib', 'workers'];
+
+function modules(www) {
+  return MODULE_DIRS.flatMap((dir) => (existsSync(join(www, dir)) ? readdirSync(join(www, dir)) : [])
+    .filter((name) => name.endsWith('.js'))
+    .sort()
+    .map((name) => `${dir}/${name}`));
+}
 
 /** Catalog models whose files are committed to git (or, without git, present and small). */
 function committedModels(www) {
@@ -51,7 +60,7 @@ function medsamFiles(www) {
 }
 
 export function precacheManifest(www = join(ROOT, 'www')) {
-  const paths = [...SHELL];
+  const paths = [...SHELL, ...modules(www)];
   const models = committedModels(www);
   for (const m of models) for (const f of m.files) paths.push(`models/${m.name}/${f.path}`);
   paths.push(...medsamFiles(www));

@@ -11,7 +11,7 @@ use crate::info::ScanInfo;
 use crate::labels::LabelMap;
 use crate::models::manifest::Manifest;
 use crate::models::Model;
-use crate::volume::{read_nifti, read_nifti_pair, ReadLimits, Volume};
+use crate::volume::{read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadLimits, Volume, VoxelData};
 
 /// Installs a panic hook that reports Rust panics on the JS console.
 #[wasm_bindgen(start)]
@@ -37,6 +37,45 @@ impl Scan {
     #[wasm_bindgen(js_name = fromPair)]
     pub fn from_pair(hdr: &[u8], img: &[u8]) -> Result<Scan, JsError> {
         Ok(Scan { volume: read_nifti_pair(hdr, img, ReadLimits::default())? })
+    }
+
+    /// Rebuilds a scan from float values decoded elsewhere (another worker's `volumeF32`) and
+    /// that scan's `geometryJson()`: no byte decoding, so a model or MedSAM worker holds one
+    /// float volume instead of the file's bytes and a second decoded copy.
+    #[wasm_bindgen(js_name = fromFloat32)]
+    pub fn from_float32(geometry_json: &str, values: Vec<f32>) -> Result<Scan, JsError> {
+        let TransferredGeometry { dims, header } = serde_json::from_str(geometry_json)
+            .map_err(|e| JsError::new(&format!("not a scan's geometryJson(): {e}")))?;
+        let expected: usize = dims.iter().product();
+        if dims.contains(&0) || values.len() != expected {
+            return Err(JsError::new(&format!(
+                "{} values for a {}×{}×{} grid ({expected} voxels)",
+                values.len(),
+                dims[0],
+                dims[1],
+                dims[2]
+            )));
+        }
+        let mut notes = Vec::new();
+        let geometry = Geometry::from_header(header, &dims, &mut notes)?;
+        let volume = Volume {
+            dims: dims.to_vec(),
+            datatype: Datatype::F32,
+            voxels: VoxelData::F32(values),
+            scaling: None,
+            geometry,
+            description: String::new(),
+            notes,
+        };
+        Ok(Scan { volume })
+    }
+
+    /// What `fromFloat32` needs besides the values: `{"dims": [nx, ny, nz], "header": …}` (the
+    /// verbatim geometry fields, so the rebuilt scan's affine is exactly this one's).
+    #[wasm_bindgen(js_name = geometryJson)]
+    pub fn geometry_json(&self) -> Result<String, JsError> {
+        let geometry = TransferredGeometry { dims: self.volume.shape3(), header: self.volume.geometry.header.clone() };
+        serde_json::to_string(&geometry).map_err(|e| JsError::new(&format!("the scan's geometry: {e}")))
     }
 
     /// Header summary as JSON (see `ScanInfo`).
@@ -81,6 +120,13 @@ impl Scan {
         let map = LabelMap { shape, values, geometry: self.volume.geometry.header.clone(), table: Default::default() };
         Ok(map.to_nii_gz())
     }
+}
+
+/// One 3D volume's grid and geometry header, as it travels between workers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TransferredGeometry {
+    dims: [usize; 3],
+    header: HeaderGeometry,
 }
 
 /// Voxel count of each label value present in `values` (0 excluded), as flat

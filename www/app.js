@@ -1,8 +1,10 @@
-// The page: opening files, the worker conversation, the info panel, windowing, the label
-// overlay and saving. All decoding happens in worker.js; this thread only draws.
-import { Viewer } from './viewer.js';
-import { sourceOf } from './client.js';
-import { defaultColour } from './palette.js';
+// The page: opening files, the info panel, windowing, the label overlay and saving, built from the
+// same parts as <medseg-viewer> (lib/): the scan worker decodes and owns the scan (workers/scan.js),
+// this thread only draws.
+import { Viewer } from './lib/viewer.js';
+import { ScanWorker } from './lib/scan.js';
+import { readInput } from './lib/files.js';
+import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, windowFor } from './lib/display.js';
 import { loadCatalog, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
@@ -10,30 +12,13 @@ import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Talks to the worker: `call(type, args, transfer)` resolves with its reply or rejects with its error. */
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-let nextId = 1;
-const pending = new Map();
-worker.onmessage = ({ data }) => {
-  const { resolve, reject } = pending.get(data.id);
-  pending.delete(data.id);
-  if (data.ok) resolve(data);
-  else reject(new Error(data.error));
-};
-worker.onerror = (e) => showError(`The worker failed: ${e.message || 'unknown error'}. Reload the page.`);
-function call(type, args = {}, transfer = []) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    worker.postMessage({ id, type, ...args }, transfer);
-  });
-}
-
-const CT_PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
+const scanWorker = new ScanWorker({ onCrash: (message) => showError(`The worker failed: ${message}. Reload the page.`) });
+const call = (type, args, transfer) => scanWorker.call(type, args, transfer);
 
 /**
- * What is loaded: the scan's info, name and original bytes ({bytes} | {pair}; a 2D picture adds
- * picture: {rgba, width, height}), the automatic window, the overlay.
+ * What is loaded: the scan's info, name and source ({scanId} of the scan worker's open scan, one
+ * object per opened scan; a 2D picture adds picture: {rgba, width, height}), the automatic window,
+ * the overlay.
  */
 const state = { info: null, name: '', source: null, auto: null, overlay: null };
 
@@ -89,32 +74,24 @@ function setBusy(busy) {
   document.body.style.cursor = busy ? 'progress' : '';
 }
 
-/** Reads File objects (or {name, bytes: ArrayBuffer}) into transferable {name, bytes}. */
-async function readFiles(files) {
-  return Promise.all(files.map(async (f) => (f instanceof Blob ? { name: f.name, bytes: await f.arrayBuffer() } : f)));
-}
-
 /** Opens a scan; on failure the previous scan stays on screen. */
 async function openScan(fileList, startedAt = performance.now()) {
   const files = [...fileList];
   setBusy(true);
   try {
     let read;
-    let source;
+    let picture = null;
     if (files.length === 1 && isPicture(files[0])) {
       // A PNG or JPEG: decoded by the browser, shown as a one-slice scan (NIfTI built here).
-      const picture = await decodePicture(files[0]);
-      const bytes = pictureNifti(picture);
-      read = [{ name: `${files[0].name}.nii`, bytes }];
-      source = { bytes: bytes.slice(0), picture };
+      picture = await decodePicture(files[0]);
+      read = [{ name: `${files[0].name}.nii`, bytes: pictureNifti(picture) }];
     } else {
-      read = await readFiles(files);
-      source = sourceOf(read);
+      read = await readInput(files);
     }
     const name = files.map((f) => f.name).join(' + ');
-    const reply = await call('open', { files: read }, read.map((f) => f.bytes));
+    const reply = await scanWorker.open(read);
     clearMessage();
-    state.source = source;
+    state.source = picture ? { scanId: reply.scanId, picture } : { scanId: reply.scanId };
     showScan(name, reply);
     const firstSliceMs = performance.now() - startedAt;
     document.body.dataset.firstSliceMs = firstSliceMs.toFixed(1);
@@ -151,7 +128,7 @@ function showScan(name, { info, data, auto }) {
   showPictureMode(!!state.source?.picture);
   viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
   showEdgeLetters();
-  $('window-preset').value = looksCt(info) ? 'ct-soft' : 'auto';
+  $('window-preset').value = defaultPreset(info);
   applyPreset();
   showOverlay();
 }
@@ -177,51 +154,25 @@ function showPictureMode(on) {
   }
 }
 
-function looksCt(info) {
-  return !!info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
-}
-
-/** Orientation letters at the view edges (left, right, top, bottom) for the current convention. */
+/** Orientation letters at the view edges for the current convention. */
 function showEdgeLetters() {
-  const neuro = $('convention').value === 'neurological';
-  for (const el of document.querySelectorAll('.view')) {
-    const edges = { axial: neuro ? 'LRAP' : 'RLAP', coronal: neuro ? 'LRSI' : 'RLSI', sagittal: 'APSI' }[el.dataset.view];
-    el.querySelectorAll('.edge').forEach((span, i) => (span.textContent = edges[i]));
-  }
+  writeEdgeLetters(document, $('convention').value === 'neurological');
 }
 
 function applyPreset() {
   const preset = $('window-preset').value;
   if (preset === 'custom') return;
-  if (CT_PRESETS[preset]) {
-    const [width, level] = CT_PRESETS[preset];
-    viewer.setWindow(level - width / 2, level + width / 2);
-  } else if (preset === 'auto' && state.auto) {
-    viewer.setWindow(...state.auto);
-  } else {
-    viewer.setWindow(...(state.info.value_range ?? [0, 1]));
-  }
+  viewer.setWindow(...windowFor(preset, state));
 }
 
 /** Applies an overlay reply {values, counts, table?} to the view and the label table. */
 function setOverlay({ values, counts, table }) {
-  const named = new Map((table ?? []).map((l) => [l.value, l]));
-  const entries = new Map();
-  for (const [value] of counts) {
-    const given = named.get(value);
-    entries.set(value, { value, name: given?.name ?? `label ${value}`, rgb: given?.rgb ?? defaultColour(value), visible: true });
-  }
-  for (const [value, l] of named) if (!entries.has(value)) entries.set(value, { ...l, rgb: l.rgb ?? defaultColour(value), visible: true });
-  state.overlay = { values, counts: new Map(counts), table: entries, opacity: Number($('opacity').value) };
+  state.overlay = { values, counts: new Map(counts), table: labelTable({ counts, table }), opacity: Number($('opacity').value) };
   showOverlay();
 }
 
 function overlayLut() {
-  const lut = new Uint8ClampedArray(65536 * 4);
-  for (const l of state.overlay.table.values()) {
-    lut.set([...l.rgb, l.visible ? 255 : 0], l.value * 4);
-  }
-  return lut;
+  return lutOf(state.overlay.table);
 }
 
 function showOverlay() {
@@ -267,7 +218,7 @@ async function openOverlay(fileList) {
   if (!state.info) return showError('Open a scan first, then its label map.');
   setBusy(true);
   try {
-    const read = await readFiles(files);
+    const read = await readInput(files);
     const reply = await call('overlay', { files: read }, read.map((f) => f.bytes));
     clearMessage();
     setOverlay(reply);
@@ -438,8 +389,10 @@ document.addEventListener('drop', (e) => {
   if (files.length) openScan(files, started);
 });
 
+const scanInput = (source) => scanWorker.modelInput(source.scanId);
 setupSegmentPanel({
   getSource: () => state.source,
+  scanInput,
   async onResult({ labels, manifest }) {
     const { counts } = await call('counts', { values: labels });
     setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) });
@@ -450,6 +403,7 @@ setupSegmentPanel({
 const boxTool = setupBoxTool({
   viewer,
   getScan: () => ({ source: state.source, info: state.info }),
+  scanInput,
   getValues: () => state.overlay?.values ?? null,
   // CT (signed integers reaching −500 or lower): the viewer's window; otherwise each slice's percentiles.
   getWindow: () => ({ lo: viewer.window[0], hi: viewer.window[1], percentiles: !looksCt(state.info) }),

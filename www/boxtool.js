@@ -1,9 +1,11 @@
-// The Box (MedSAM) tool: drag a box on any view and LiteMedSAM (medsam-worker.js) segments the
+// The Box (MedSAM) tool: drag a box on any view and LiteMedSAM (workers/medsam.js) segments the
 // object on that slice; more boxes on the same slice reuse its cached embedding (decoder only).
 // Each object gets its own label value, name and colour; Accept keeps it and starts the next,
 // Undo removes the last. "Propagate through the volume" walks the box outwards slice by slice.
 // The networks run on the backend chosen in the Segment panel (backend.js).
-import { defaultColour } from './palette.js';
+import { defaultColour } from './lib/palette.js';
+import { WorkerClient } from './lib/rpc.js';
+import { fetchModelFile } from './lib/catalog.js';
 import { backendLines, chosenBackend } from './backend.js';
 
 const $ = (id) => document.getElementById(id);
@@ -11,50 +13,21 @@ const hex = (rgb) => '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join(
 const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));
 
 /**
- * `getScan()` → {source, info} of the open scan; `getValues()` → the overlay's label values or
- * null; `getWindow()` → {lo, hi, percentiles}; `showValues(values, objects, removed)` draws them.
+ * `getScan()` → {source, info} of the open scan (source: one object per opened scan, with the
+ * `picture` of a 2D picture); `scanInput(source)` → its {geometry, values} from the scan worker;
+ * `getValues()` → the overlay's label values or null; `getWindow()` → {lo, hi, percentiles};
+ * `showValues(values, objects, removed)` draws them.
  */
-export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues, onError }) {
-  let worker = null;
+export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow, showValues, onError }) {
+  let worker = null; // a WorkerClient of workers/medsam.js
   let loadedSource = null;
   let loadedBackend = null; // the backend the worker's session runs on
-  let nextId = 1;
-  const pending = new Map();
   const objects = []; // {value, name, rgb, snapshot, accepted}
   let last = null; // the last box: {axis, index, box, lo, hi, percentiles}
   let busy = false;
 
-  function startWorker() {
-    worker = new Worker(new URL('./medsam-worker.js', import.meta.url), { type: 'module' });
-    loadedSource = null;
-    loadedBackend = null;
-    worker.onmessage = ({ data }) => {
-      const entry = pending.get(data.id);
-      if (!entry) return;
-      if (data.type === 'progress') return entry.progress?.(data.done, data.most);
-      pending.delete(data.id);
-      if (data.ok) entry.resolve(data);
-      else entry.reject(new Error(data.error));
-    };
-    worker.onerror = (e) => {
-      for (const { reject } of pending.values()) reject(new Error(e.message || 'the MedSAM worker stopped (out of memory?)'));
-      pending.clear();
-      worker = null;
-    };
-  }
-
-  function ask(message, transfer = [], progress = null) {
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject, progress });
-      worker.postMessage({ id, ...message }, transfer);
-    });
-  }
-
-  async function fetchBytes(path) {
-    const response = await fetch(path);
-    if (!response.ok) throw new Error(`${path}: the server answered ${response.status}`);
-    return response.arrayBuffer();
+  function ask(type, args = {}, transfer = [], progress = null) {
+    return worker.call(type, args, transfer, progress && (({ done, most }) => progress(done, most)));
   }
 
   /** A worker holding the model and the open scan, on the chosen backend. */
@@ -64,22 +37,28 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       if (loadedBackend === backend) return;
       $('medsam-result').textContent = 'choosing the backend…';
       loadedBackend = null;
-      await ask({ type: 'backend', backend });
+      await ask('backend', { backend });
       loadedBackend = backend;
       return;
     }
-    if (!worker) startWorker();
+    if (!worker) {
+      worker = new WorkerClient(new URL('./workers/medsam.js', import.meta.url), {
+        name: 'the MedSAM worker',
+        onCrash: () => (worker = null),
+      });
+    }
+    loadedSource = null;
+    loadedBackend = null;
     $('medsam-result').textContent = 'loading MedSAM…';
-    const manifest = await (await fetch('models/litemedsam/medsam.json')).json();
-    const [encoder, decoder] = await Promise.all([manifest.encoder, manifest.decoder].map((f) => fetchBytes(`models/litemedsam/${f.path}`)));
-    // A 2D picture goes as its RGBA pixels (encodePicture); a scan as its file's bytes.
+    const manifest = JSON.parse(new TextDecoder().decode(await fetchModelFile('litemedsam/medsam.json')));
+    const [encoder, decoder] = await Promise.all([manifest.encoder, manifest.decoder].map((f) => fetchModelFile(`litemedsam/${f.path}`)));
+    // A 2D picture goes as its RGBA pixels (encodePicture); a scan as the scan worker's float volume.
     const { picture } = source;
     const scan = picture
       ? { picture: { rgba: picture.rgba.slice(0), width: picture.width, height: picture.height } }
-      : source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
-    const transfer = picture ? [scan.picture.rgba.buffer] : scan.pair ?? [scan.bytes];
-    loadedSource = null;
-    await ask({ type: 'load', scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
+      : { input: await scanInput(source) };
+    const transfer = picture ? [scan.picture.rgba.buffer] : [scan.input.values.buffer];
+    await ask('load', { ...scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
     loadedSource = source;
     loadedBackend = backend;
   }
@@ -155,7 +134,7 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
       const dims = info.dims.slice(0, 3);
       $('medsam-result').textContent = 'segmenting…';
       const count = $('medsam-prefetch').checked ? dims[axis] : 0; // 0: no encoding ahead
-      const reply = await ask({ type: 'segment', axis, index, lo, hi, percentiles, box, count: source.picture ? 0 : count });
+      const reply = await ask('segment', { axis, index, lo, hi, percentiles, box, count: source.picture ? 0 : count });
       if (getScan().source !== source) return;
       const object = currentObject(info);
       if (source.picture) {
@@ -208,7 +187,7 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
     };
     progress(0, lastSlice - first + 1);
     try {
-      const reply = await ask({ type: 'propagate', axis, index, lo, hi, percentiles, box, first, last: lastSlice }, [], progress);
+      const reply = await ask('propagate', { axis, index, lo, hi, percentiles, box, first, last: lastSlice }, [], progress);
       const object = currentObject(info);
       const { values, snapshot, value } = object;
       for (let i = 0; i < values.length; i++) values[i] = reply.mask[i] ? value : snapshot[i];
@@ -228,11 +207,9 @@ export function setupBoxTool({ viewer, getScan, getValues, getWindow, showValues
 
   function cancel() {
     // The wasm call cannot be interrupted from outside: stop the worker (its embeddings go too).
-    worker?.terminate();
+    worker?.terminate('cancelled');
     worker = null;
     loadedSource = null;
-    for (const { reject } of pending.values()) reject(new Error('cancelled'));
-    pending.clear();
     $('medsam-result').textContent = 'Cancelled.';
   }
 

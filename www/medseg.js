@@ -9,13 +9,15 @@
 // ct-brain | ct-soft | ct-lung | ct-bone | W/L such as 80/40), crosshair ("i j k", or off).
 // API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes();
 // events: loaded, progress, segmented, error (details in event.detail).
-// Each element has its own decoding worker; every model run gets a fresh worker. The wasm is
-// single-threaded, so no cross-origin isolation is needed.
-import { Viewer } from './viewer.js';
-import { defaultColour } from './palette.js';
-import { ScanWorker, loadCatalog, modelFiles, runModel, sourceOf } from './client.js';
+// Each element has its own scan worker, which decodes the scan once; every model run gets a fresh
+// worker fed with that worker's float volume. The wasm is single-threaded, so no cross-origin
+// isolation is needed. Built from the same parts (lib/) as the page.
+import { Viewer } from './lib/viewer.js';
+import { ScanWorker, runModel } from './lib/scan.js';
+import { loadCatalog, modelFiles } from './lib/catalog.js';
+import { readInput } from './lib/files.js';
+import { defaultPreset, labelTable, overlayLut, showEdgeLetters, windowFor } from './lib/display.js';
 
-const PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
 const VIEWS = ['axial', 'coronal', 'sagittal'];
 
 /** Builds an element: el('div', {className: 'x'}, child, 'text', …) — no HTML parsing anywhere. */
@@ -113,12 +115,11 @@ export class MedsegViewer extends HTMLElement {
     this.loading = true;
     this.setStatus('Loading…');
     try {
-      const read = await this.readInput(input);
-      const source = sourceOf(read);
+      const read = await readInput(input);
       this.worker ??= new ScanWorker();
-      const reply = await this.worker.call('open', { files: read }, read.map((f) => f.bytes));
+      const reply = await this.worker.open(read);
       if (generation !== this.state.generation) return reply.info; // a later load() won
-      Object.assign(this.state, { info: reply.info, source, auto: reply.auto, overlay: null, name: read.map((f) => f.name).join(' + ') });
+      Object.assign(this.state, { info: reply.info, source: { scanId: reply.scanId }, auto: reply.auto, overlay: null, name: read.map((f) => f.name).join(' + ') });
       const { info } = reply;
       this.viewer.setVolume({ dims: info.dims.slice(0, 3), data: reply.data, orientation: info.orientation, spacing: info.spacing_mm });
       this.applyDisplay();
@@ -142,7 +143,7 @@ export class MedsegViewer extends HTMLElement {
 
   /** Overlays a label map (URL or File) with an optional JSON sidecar (URL or File). */
   async loadOverlay(input, labels) {
-    const files = await this.readInput(labels ? [input, labels] : input);
+    const files = await readInput(labels ? [input, labels] : input);
     const reply = await this.worker.call('overlay', { files }, files.map((f) => f.bytes));
     this.setOverlay(reply);
   }
@@ -167,7 +168,8 @@ export class MedsegViewer extends HTMLElement {
       progress('fetching the model', 0);
       this.running = { cancel: () => {} };
       const files = await modelFiles(manifest);
-      this.running = runModel(manifest, files, source, progress);
+      const input = await this.worker.modelInput(source.scanId);
+      this.running = runModel({ manifest, files, input }, progress);
       const { labels, seconds } = await this.running.result;
       if (this.state.source !== source) throw new Error('another scan was opened while the model ran');
       const { counts } = await this.worker.call('counts', { values: labels });
@@ -215,37 +217,14 @@ export class MedsegViewer extends HTMLElement {
     return VIEWS.includes(v) ? v : 'axial';
   }
 
-  async readInput(input) {
-    if (Array.isArray(input)) return (await Promise.all(input.map((x) => this.readInput(x)))).flat();
-    if (typeof input === 'string' || input instanceof URL) {
-      const url = new URL(input, document.baseURI);
-      const response = await fetch(url);
-      if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);
-      return [{ name: decodeURIComponent(url.pathname.split('/').pop()) || 'scan.nii.gz', bytes: await response.arrayBuffer() }];
-    }
-    if (input instanceof Blob) return [{ name: input.name || 'scan.nii.gz', bytes: await input.arrayBuffer() }];
-    if (input instanceof ArrayBuffer) return [{ name: gzipped(input) ? 'scan.nii.gz' : 'scan.nii', bytes: input.slice(0) }];
-    if (ArrayBuffer.isView(input)) {
-      const bytes = input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength);
-      return [{ name: gzipped(bytes) ? 'scan.nii.gz' : 'scan.nii', bytes }];
-    }
-    throw new Error('expected a URL, a File or the file\'s bytes');
-  }
-
   /** Applies the view, window, crosshair and slice attributes. */
   applyDisplay() {
     const view = this.getAttribute('view');
     const layout = VIEWS.includes(view) ? view : 'three';
     this.ui.views.dataset.layout = layout;
     this.viewer.setLayout(layout);
-    const info = this.state.info;
     const win = (this.getAttribute('window') ?? 'auto').trim();
-    const wl = win.match(/^(\d+(?:\.\d+)?)\s*\/\s*(-?\d+(?:\.\d+)?)$/);
-    const looksCt = info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
-    const preset = PRESETS[win] ?? (wl ? [Number(wl[1]), Number(wl[2])] : null) ?? (win === 'auto' && looksCt ? PRESETS['ct-soft'] : null);
-    if (preset) this.viewer.setWindow(preset[1] - preset[0] / 2, preset[1] + preset[0] / 2);
-    else if (win === 'full' || !this.state.auto) this.viewer.setWindow(...(info.value_range ?? [0, 1]));
-    else this.viewer.setWindow(...this.state.auto);
+    this.viewer.setWindow(...windowFor(win === 'auto' ? defaultPreset(this.state.info) : win, this.state));
     const cross = (this.getAttribute('crosshair') ?? '').trim();
     this.viewer.hideCrosshair = cross === 'off' || cross === 'none';
     const ijk = cross.split(/[\s,]+/).map(Number);
@@ -253,24 +232,13 @@ export class MedsegViewer extends HTMLElement {
     const slice = this.getAttribute('slice');
     if (slice !== null && slice !== '' && Number.isFinite(Number(slice))) this.viewer.setSlice(this.currentView(), Math.round(Number(slice)));
     this.viewer.draw();
-    const letters = { axial: 'RLAP', coronal: 'RLSI', sagittal: 'APSI' };
-    for (const v of this.ui.views.querySelectorAll('.view')) {
-      v.querySelectorAll('.edge').forEach((span, i) => (span.textContent = letters[v.dataset.view][i]));
-    }
+    showEdgeLetters(this.ui.views);
   }
 
   setOverlay({ values, counts, table }) {
-    const named = new Map((table ?? []).map((l) => [l.value, l]));
-    const entries = new Map();
-    for (const [value] of counts) {
-      if (value === 0) continue;
-      const given = named.get(value);
-      entries.set(value, { value, name: given?.name ?? `label ${value}`, rgb: given?.rgb ?? defaultColour(value) });
-    }
-    const lut = new Uint8ClampedArray(65536 * 4);
-    for (const l of entries.values()) lut.set([...l.rgb, 255], l.value * 4);
+    const entries = labelTable({ counts, table }, { withUncounted: false });
     this.state.overlay = { values, counts: new Map(counts), table: entries };
-    this.viewer.setOverlay({ values, lut, opacity: 0.45 });
+    this.viewer.setOverlay({ values, lut: overlayLut(entries), opacity: 0.45 });
     this.showLegend();
   }
 
@@ -294,11 +262,6 @@ export class MedsegViewer extends HTMLElement {
     this.dispatchEvent(new CustomEvent('error', { detail: { message } }));
     return new Error(message);
   }
-}
-
-function gzipped(buffer) {
-  const b = new Uint8Array(buffer, 0, Math.min(2, buffer.byteLength));
-  return b[0] === 0x1f && b[1] === 0x8b;
 }
 
 function describe(input) {

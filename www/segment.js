@@ -1,6 +1,8 @@
 // The Segment panel: the model catalog, bring-your-own models, and running a model on the open
-// scan in a disposable worker (segment-worker.js) on the chosen backend, with progress and Cancel.
+// scan in a disposable worker (lib/scan.js runModel) on the chosen backend, with progress and Cancel.
 import { backendLines, chosenBackend, setupBackendPicker } from './backend.js';
+import { isAvailable, loadCatalog as readCatalog, modelFiles as catalogFiles } from './lib/catalog.js';
+import { runModel } from './lib/scan.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,18 +14,11 @@ let running = null;
 export async function loadCatalog() {
   const picker = $('model-picker');
   try {
-    const response = await fetch('models/catalog.json');
-    if (!response.ok) throw new Error(`the server answered ${response.status}`);
-    const catalog = await response.json();
-    for (const manifest of catalog.models) models.set(manifest.name, { manifest, available: false, files: null });
-    await Promise.all(
-      catalog.models.map(async (manifest) => {
-        const head = await fetch(`models/${manifest.name}/${manifest.files[0].path}`, { method: 'HEAD' }).catch(() => null);
-        models.get(manifest.name).available = !!head?.ok;
-      }),
-    );
+    const catalog = await readCatalog();
+    for (const manifest of catalog) models.set(manifest.name, { manifest, available: false, files: null });
+    await Promise.all(catalog.map(async (manifest) => (models.get(manifest.name).available = await isAvailable(manifest))));
   } catch (e) {
-    picker.replaceChildren(new Option(`No model list (${e.message})`, ''));
+    picker.replaceChildren(new Option(`No model list (${e.message.replace(/^models\/catalog.json: /, '')})`, ''));
     return;
   }
   renderPicker();
@@ -73,22 +68,17 @@ async function loadOwnModel(fileList) {
   renderPicker(manifest.name);
 }
 
+/** A model's files: the ones the user chose (copied: each run transfers its own), or the catalog's. */
 async function modelFiles(entry) {
-  if (entry.files) return entry.files.map((b) => b.slice(0));
-  return Promise.all(
-    entry.manifest.files.map(async ({ path }) => {
-      const response = await fetch(`models/${entry.manifest.name}/${path}`);
-      if (!response.ok) throw new Error(`models/${entry.manifest.name}/${path}: the server answered ${response.status}`);
-      return response.arrayBuffer();
-    }),
-  );
+  return entry.files ? entry.files.map((b) => b.slice(0)) : catalogFiles(entry.manifest);
 }
 
 /**
- * Wires the panel. `getSource()` gives the open scan's original bytes ({bytes} or {pair});
+ * Wires the panel. `getSource()` gives the open scan (one object per opened scan) or null;
+ * `scanInput(source)` its {geometry, values} from the scan worker;
  * `onResult({labels, manifest, seconds, wasmBytes})` receives the label map.
  */
-export function setupSegmentPanel({ getSource, onResult, onError }) {
+export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
   setupBackendPicker();
   $('model-picker').addEventListener('change', describe);
   $('open-model').addEventListener('change', async (e) => {
@@ -110,34 +100,30 @@ export function setupSegmentPanel({ getSource, onResult, onError }) {
     $('cancel-model').hidden = false;
     $('model-progress').hidden = false;
     setProgress('fetching the model', 0);
+    const run = {
+      cancel() {
+        this.cancelled = true;
+        this.model?.cancel();
+      },
+    };
+    running = run;
+    let data;
     try {
       const files = await modelFiles(entry);
-      const scan = source.pair ? { pair: source.pair.map((b) => b.slice(0)) } : { bytes: source.bytes.slice(0) };
-      const worker = new Worker(new URL('./segment-worker.js', import.meta.url), { type: 'module' });
-      running = worker;
-      worker.onmessage = ({ data }) => {
-        if (data.type === 'progress') setProgress(data.stage, data.fraction);
-        if (data.type === 'error') {
-          finish('');
-          onError(`${entry.manifest.title} failed: ${data.message}`);
-        }
-        if (data.type === 'done') {
-          finish([`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`,
-            ...backendLines(data)].join('\n'));
-          // The labels belong to the scan the run started on, not to one opened since.
-          if (getSource() !== source) return onError('Another scan was opened while the model ran: run it again on this scan.');
-          onResult({ labels: data.labels, manifest: entry.manifest, seconds: data.seconds, wasmBytes: data.wasmBytes });
-        }
-      };
-      worker.onerror = (e) => {
-        finish('');
-        onError(`${entry.manifest.title} failed: ${e.message || 'the worker stopped (out of memory?)'}`);
-      };
-      worker.postMessage({ scan, manifest: entry.manifest, files, backend: chosenBackend() }, [...files, ...(scan.pair ?? [scan.bytes])]);
+      const input = await scanInput(source);
+      if (run.cancelled) return;
+      run.model = runModel({ manifest: entry.manifest, files, input, backend: chosenBackend() }, setProgress);
+      data = await run.model.result;
     } catch (e) {
+      if (run.cancelled) return;
       finish('');
-      onError(`Could not run ${entry.manifest.title}: ${e.message}`);
+      return onError(`${run.model ? `${entry.manifest.title} failed` : `Could not run ${entry.manifest.title}`}: ${e.message}`);
     }
+    finish([`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`,
+      ...backendLines(data)].join('\n'));
+    // The labels belong to the scan the run started on, not to one opened since.
+    if (getSource() !== source) return onError('Another scan was opened while the model ran: run it again on this scan.');
+    onResult({ labels: data.labels, manifest: entry.manifest, seconds: data.seconds, wasmBytes: data.wasmBytes });
   });
 }
 
@@ -147,7 +133,7 @@ function setProgress(stage, fraction) {
 }
 
 function finish(message) {
-  running?.terminate();
+  running?.cancel();
   running = null;
   $('run-model').disabled = false;
   $('cancel-model').hidden = true;

@@ -75,7 +75,8 @@ impl AffineSource {
 }
 
 /// The header fields that define geometry, kept verbatim so outputs can carry them unchanged.
-#[derive(Clone, Debug, PartialEq)]
+/// Serialisable so that a decoded scan's geometry can travel to another worker (see `web`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HeaderGeometry {
     /// `pixdim[0..8]`: qfac, then voxel sizes (and time step) in file units.
     pub pixdim: [f32; 8],

@@ -1,25 +1,13 @@
-// The Web Worker that hosts the wasm core: all decoding, statistics and encoding happen here,
-// so the page never freezes. Messages in: {id, type, ...}; out: {id, ok, ...} or {id, ok:false, error}.
-import init, { Scan, labelCounts } from './pkg/medseg.js';
+// The worker that owns the open scan: it decodes the file once (the one rule of lib/files.js picks
+// it among dropped files) and serves statistics, encoding, and the float volume models and MedSAM
+// run on, so the page never freezes and no other worker decodes. Requests: see lib/rpc.js.
+import init, { Scan, labelCounts } from '../pkg/medseg.js';
+import { pickScanFiles } from '../lib/files.js';
+import { serve } from '../lib/serve.js';
 
 const ready = init();
 let scan = null; // the Scan currently shown (kept when opening another file fails)
-
-/** Splits dropped files into one scan: a single .nii/.nii.gz, or a .hdr + .img pair. */
-function pickScanFiles(files) {
-  const lower = (f) => f.name.toLowerCase();
-  const hdr = files.find((f) => /\.hdr(\.gz)?$/.test(lower(f)));
-  if (hdr) {
-    const stem = lower(hdr).replace(/\.hdr(\.gz)?$/, '');
-    const img = files.find((f) => lower(f).replace(/\.img(\.gz)?$/, '') === stem && /\.img(\.gz)?$/.test(lower(f)));
-    if (!img) throw new Error(`${hdr.name} is the header of a .hdr/.img pair: drop it together with its .img file`);
-    return { hdr, img };
-  }
-  const img = files.find((f) => /\.img(\.gz)?$/.test(lower(f)));
-  const nii = files.find((f) => /\.nii(\.gz)?$/.test(lower(f))) || (img ? null : files[0]);
-  if (!nii) throw new Error(`${img.name} is the image of a .hdr/.img pair: drop it together with its .hdr file`);
-  return { nii };
-}
+let scanId = 0; // which open() it came from: models ask for the volume of the scan they were started on
 
 function decode(files) {
   const picked = pickScanFiles(files);
@@ -37,10 +25,17 @@ const handlers = {
     const [lo, hi] = next.quantiles(0, [0.005, 0.995]);
     if (scan) scan.free();
     scan = next;
+    scanId += 1;
     return {
-      reply: { info, data, auto: lo === undefined ? null : [lo, hi], decodeMs, wasmBytes: wasmMemoryBytes() },
+      reply: { scanId, info, data, auto: lo === undefined ? null : [lo, hi], decodeMs },
       transfer: [data.buffer],
     };
+  },
+  /** Volume 0 as float32 and the geometry to rebuild it (Scan.fromFloat32), for a model or MedSAM. */
+  async modelInput({ scanId: wanted }) {
+    if (wanted !== scanId) throw new Error('another scan was opened: run it again on this scan');
+    const values = requireScan().volumeF32(0);
+    return { reply: { geometry: requireScan().geometryJson(), values }, transfer: [values.buffer] };
   },
   async volume({ index }) {
     const data = requireScan().volumeF32(index);
@@ -102,19 +97,4 @@ function parseLabelJson(text, name) {
   });
 }
 
-function wasmMemoryBytes() {
-  return self.wasmMemory ? self.wasmMemory.buffer.byteLength : null;
-}
-
-self.onmessage = async (event) => {
-  const { id, type, ...args } = event.data;
-  try {
-    const wasm = await ready;
-    self.wasmMemory = wasm.memory;
-    const { reply, transfer = [] } = await handlers[type](args);
-    self.postMessage({ id, ok: true, ...reply }, transfer);
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    self.postMessage({ id, ok: false, error: message });
-  }
-};
+serve(handlers, { ready });

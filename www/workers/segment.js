@@ -1,0 +1,32 @@
+// A worker that runs one segmentation and is then discarded (lib/scan.js runModel): Cancel
+// terminates it, so a long inference never blocks the scan worker. It never sees the scan's file:
+// it gets the scan worker's float volume and geometry (Scan.fromFloat32), transferred.
+// Request: segment {geometry, values: Float32Array, manifest, files: [ArrayBuffer], backend: 'auto' | 'gpu' | 'cpu'}.
+// Progress: {stage, fraction} …; reply: {labels, seconds, wasmBytes, backend, notes, gpuBytes}.
+import init, { Scan, Segmenter } from '../pkg/medseg.js';
+import { explainRunError, scanFromInput, serve } from '../lib/serve.js';
+
+const handlers = {
+  async segment({ manifest, files, backend: choice, ...input }, progress) {
+    const report = (stage, fraction) => {
+      progress({ stage, fraction });
+      return true;
+    };
+    report('loading the model', 0);
+    const segmenter = new Segmenter(JSON.stringify(manifest), files.map((b) => new Uint8Array(b)));
+    report('choosing the backend', 0);
+    const backend = await segmenter.useBackend(choice ?? 'auto');
+    const scan = scanFromInput(Scan, input);
+    const started = performance.now();
+    const labels = await segmenter.run(scan, report);
+    const seconds = (performance.now() - started) / 1000;
+    const notes = segmenter.backendNotes();
+    const gpuBytes = segmenter.gpuPeakBytes();
+    return { reply: { labels, seconds, backend, notes, gpuBytes }, transfer: [labels.buffer] };
+  },
+};
+
+serve(handlers, {
+  ready: init(),
+  explain: (e) => explainRunError(e, 'this model and scan', '. Try a smaller model, or `medseg segment` on the command line.'),
+});
