@@ -1,29 +1,27 @@
-//! medseg: open CT/MRI scans (NIfTI-1), view and segment them — in the browser through
-//! WebAssembly, or natively through the `medseg` command-line tool.
+//! medseg: open CT/MRI scans, view and segment them — in the browser through WebAssembly, or
+//! natively through the `medseg` command-line tool.
 //!
-//! Data flows one way: bytes → [`volume::Volume`] → … → [`labels::LabelMap`] → bytes.
-//!
-//! - [`volume`]: reading NIfTI bytes, typed voxels, geometry (affine, orientation, units),
-//!   writing label maps.
-//! - [`labels`]: label maps and their JSON sidecar of names and colours.
-//! - [`info`]: the summary of a scan that `medseg info` and the page show.
-//! - [`gpu`]: the WebGPU/wgpu backend: device, WGSL kernels, graph executor with CPU fallback.
-//! - [`medsam`]: box-prompted segmentation (LiteMedSAM) of slices, volumes and pictures.
-//! - `web`, `web_medsam` (wasm32 only): the JavaScript API.
+//! Layers only look down (see `docs/ARCHITECTURE.md`; `tests/layers.rs` checks it):
+//! [`volume`] and [`labels`] (scans and label maps, their I/O and geometry) → `postprocess`,
+//! [`metrics`], [`info`] (pure functions over them) → [`engine`] (networks on the CPU or GPU)
+//! → [`models`] (manifests, catalog, the one loader) → [`segment`] and [`medsam`] (pipelines)
+//! → `web` (the JavaScript API, wasm32 only) and the CLI (`src/bin/medseg`).
 
-pub mod gpu;
-pub mod infer;
+pub mod engine;
 pub mod info;
 pub mod labels;
 pub mod medsam;
 pub mod metrics;
 pub mod models;
-pub mod postprocess;
+pub(crate) mod postprocess;
+pub mod segment;
 pub mod volume;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
-#[cfg(target_arch = "wasm32")]
-pub mod web_medsam;
 
+pub use engine::error::{LoadError, RunError};
+pub use engine::gpu::{Accelerator, Backend};
 pub use labels::{Label, LabelMap, LabelTable};
+pub use models::Model;
+pub use segment::Segmenter;
 pub use volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits, Volume};

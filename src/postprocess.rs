@@ -1,9 +1,6 @@
 //! Turning network outputs into clean label maps: argmax over channels, keeping the largest
 //! connected component, filling holes.
 
-use crate::models::manifest::Decision;
-use crate::models::ModelError;
-
 /// Per voxel, the channel with the largest logit. `logits` is `[C, N]` (channel-major).
 pub fn argmax(logits: &[f32], channels: usize) -> Vec<u16> {
     let n = logits.len() / channels.max(1);
@@ -96,22 +93,6 @@ pub fn fill_holes(labels: &mut [u16], shape: [usize; 3], fill: u16) {
     for (l, c) in labels.iter_mut().zip(&id) {
         if *c != 0 && !touches_border.contains(c) {
             *l = fill;
-        }
-    }
-}
-
-/// Labels from network outputs `[C, N]` as `decision` says.
-pub fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u16>, ModelError> {
-    match *decision {
-        Decision::Argmax => Ok(argmax(output, channels)),
-        Decision::Threshold { channel, threshold } => {
-            if channel >= channels {
-                return Err(ModelError::Shape(format!(
-                    "the manifest thresholds channel {channel}, the model outputs {channels}"
-                )));
-            }
-            let n = output.len() / channels;
-            Ok(output[channel * n..(channel + 1) * n].iter().map(|&v| u16::from(v > threshold)).collect())
         }
     }
 }

@@ -10,7 +10,7 @@
 // API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes();
 // events: loaded, progress, segmented, error (details in event.detail).
 // Each element has its own scan worker, which decodes the scan once; every model run gets a fresh
-// worker fed with that worker's float volume. The wasm is single-threaded, so no cross-origin
+// worker fed with that worker's stored voxels. The wasm is single-threaded, so no cross-origin
 // isolation is needed. Built from the same parts (lib/) as the page.
 import { Viewer } from './lib/viewer.js';
 import { ScanWorker, runModel } from './lib/scan.js';

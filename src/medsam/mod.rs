@@ -5,31 +5,13 @@
 pub mod image;
 pub mod propagate;
 
-use serde::{Deserialize, Serialize};
-
-use crate::infer::engine::Network;
-use crate::models::manifest::{sha256_hex, ModelFile};
-use crate::models::ModelError;
+use crate::engine::error::{LoadError, RunError};
+use crate::engine::gpu::Accelerator;
+use crate::engine::network::Network;
+use crate::models::check_pinned;
+use crate::models::manifest::MedSamManifest;
 use crate::volume::in_plane_axes;
 use image::{encoder_input, resize_bilinear, resized_size, Image, SIDE};
-
-/// `models/litemedsam/medsam.json`: what the model is and its two files, pinned by SHA-256.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MedSamManifest {
-    /// Short identifier.
-    pub name: String,
-    /// Human title.
-    pub title: String,
-    /// Licence of the weights.
-    pub licence: String,
-    /// Where the weights come from.
-    pub source: String,
-    /// The image encoder (`image` [1,3,256,256] → `image_embeddings` [1,256,64,64]).
-    pub encoder: ModelFile,
-    /// The mask decoder (`image_embeddings`, `boxes` [1,1,4] → `low_res_masks`, `iou_predictions`).
-    pub decoder: ModelFile,
-}
 
 /// A loaded LiteMedSAM.
 pub struct MedSam {
@@ -66,39 +48,27 @@ pub type BoxPrompt = [f32; 4];
 
 impl MedSam {
     /// Runs the encoder and decoder on `accelerator`'s GPU, or on the CPU (`None`).
-    pub fn use_accelerator(&mut self, accelerator: Option<std::sync::Arc<crate::gpu::Accelerator>>) {
+    pub fn use_accelerator(&mut self, accelerator: Option<std::sync::Arc<Accelerator>>) {
         self.encoder.use_accelerator(accelerator.clone());
         self.decoder.use_accelerator(accelerator);
     }
 
-    /// Parses `medsam.json`.
-    pub fn manifest(json: &str) -> Result<MedSamManifest, ModelError> {
-        serde_json::from_str(json).map_err(|e| ModelError::Format(format!("MedSAM manifest: {e}")))
-    }
-
     /// Loads both networks, checking each file against the manifest's SHA-256.
-    pub fn load(manifest: &MedSamManifest, encoder: &[u8], decoder: &[u8]) -> Result<MedSam, ModelError> {
-        for (file, bytes) in [(&manifest.encoder, encoder), (&manifest.decoder, decoder)] {
-            let digest = sha256_hex(bytes);
-            if digest != file.sha256 {
-                return Err(ModelError::Format(format!(
-                    "{}: SHA-256 is {digest}, the manifest pins {}; the file is damaged or a different version",
-                    file.path, file.sha256
-                )));
-            }
-        }
+    pub fn load(manifest: &MedSamManifest, encoder: &[u8], decoder: &[u8]) -> Result<MedSam, LoadError> {
+        check_pinned(&manifest.encoder, encoder)?;
+        check_pinned(&manifest.decoder, decoder)?;
         Self::from_bytes(encoder, decoder)
     }
 
     /// Loads both networks from ONNX bytes without pinning (tests, a user's own export).
-    pub fn from_bytes(encoder: &[u8], decoder: &[u8]) -> Result<MedSam, ModelError> {
+    pub fn from_bytes(encoder: &[u8], decoder: &[u8]) -> Result<MedSam, LoadError> {
         Ok(MedSam { encoder: Network::from_onnx_bytes(encoder)?, decoder: Network::from_onnx_bytes(decoder)? })
     }
 
     /// Runs the encoder on a [0, 1] grey image (see [`Image::to_unit`]) or three [0, 1] colour
     /// channels of the same size.
-    pub async fn encode(&self, channels: &[Image]) -> Result<Embedding, ModelError> {
-        let first = channels.first().ok_or_else(|| ModelError::Shape("no image to encode".into()))?;
+    pub async fn encode(&self, channels: &[Image]) -> Result<Embedding, RunError> {
+        let first = channels.first().ok_or_else(|| RunError::Shape("no image to encode".into()))?;
         if channels.len() != 1 && channels.len() != 3
             || channels
                 .iter()
@@ -106,33 +76,31 @@ impl MedSam {
             || first.rows == 0
             || first.cols == 0
         {
-            return Err(ModelError::Shape("MedSAM takes one grey or three colour channels of one size".into()));
+            return Err(RunError::Shape("MedSAM takes one grey or three colour channels of one size".into()));
         }
         let values = self.encode_input(encoder_input(channels)).await?;
         Ok(Embedding { values, rows: first.rows, cols: first.cols })
     }
 
     /// Runs the encoder on a prepared `[1, 3, 256, 256]` input; returns the embeddings.
-    pub async fn encode_input(&self, input: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+    pub async fn encode_input(&self, input: Vec<f32>) -> Result<Vec<f32>, RunError> {
         let (values, shape) = self.encoder.run(input, &[1, 3, SIDE, SIDE]).await?;
         if shape != [1, 256, 64, 64] {
-            return Err(ModelError::Shape(format!("the encoder returned {shape:?}, expected [1, 256, 64, 64]")));
+            return Err(RunError::Shape(format!("the encoder returned {shape:?}, expected [1, 256, 64, 64]")));
         }
         Ok(values)
     }
 
     /// The decoder's raw outputs for embeddings and a box in 256-pixel space: 256² logits and
     /// the IoU estimate.
-    pub async fn decode_raw(&self, embeddings: &[f32], box_256: [f32; 4]) -> Result<(Vec<f32>, f32), ModelError> {
+    pub async fn decode_raw(&self, embeddings: &[f32], box_256: [f32; 4]) -> Result<(Vec<f32>, f32), RunError> {
         let outputs = self
             .decoder
-            .run_all(vec![(embeddings.to_vec(), vec![1, 256, 64, 64]), (box_256.to_vec(), vec![1, 1, 4])], &mut |_| {
-                true
-            })
+            .run_all(vec![(embeddings.to_vec(), vec![1, 256, 64, 64]), (box_256.to_vec(), vec![1, 1, 4])], &mut |_| {})
             .await?;
         let (logits, shape) = &outputs[0];
         if shape != &[1, 1, SIDE, SIDE] {
-            return Err(ModelError::Shape(format!("the decoder returned {shape:?}, expected [1, 1, 256, 256]")));
+            return Err(RunError::Shape(format!("the decoder returned {shape:?}, expected [1, 1, 256, 256]")));
         }
         let iou = outputs.get(1).and_then(|(v, _)| v.first().copied()).unwrap_or(f32::NAN);
         Ok((logits.clone(), iou))
@@ -140,7 +108,7 @@ impl MedSam {
 
     /// The mask for `prompt` (slice pixels) on an encoded slice: logits cropped to the resized
     /// image, upsampled bilinearly to the slice, thresholded at 0.
-    pub async fn decode(&self, embedding: &Embedding, prompt: BoxPrompt) -> Result<Mask, ModelError> {
+    pub async fn decode(&self, embedding: &Embedding, prompt: BoxPrompt) -> Result<Mask, RunError> {
         let (rows, cols) = (embedding.rows, embedding.cols);
         let scale = SIDE as f32 / rows.max(cols) as f32;
         let box_256 = prompt.map(|v| v * scale);

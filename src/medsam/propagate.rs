@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::image::{Image, Window, SIDE};
 use super::{BoxPrompt, Embedding, Mask, MedSam};
-use crate::models::ModelError;
+use crate::engine::error::{zeroed, RunError};
 use crate::volume::Volume;
 
 /// Margin added around the previous slice's mask, in 256-pixel units, unless
@@ -41,10 +41,10 @@ impl SliceEncoder {
     }
 
     /// The embedding of slice `index` of `scan` (encoded on first use).
-    pub async fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, ModelError> {
+    pub async fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, RunError> {
         if !self.cache.contains_key(&index) {
             let image = Image::slice_of(scan, self.axis, index).ok_or_else(|| {
-                ModelError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
+                RunError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
             })?;
             let embedding = medsam.encode(&[image.to_unit(self.window)]).await?;
             self.cache.insert(index, embedding);
@@ -59,13 +59,13 @@ impl SliceEncoder {
         scan: &Volume,
         index: usize,
         box_px: BoxPrompt,
-    ) -> Result<Mask, ModelError> {
+    ) -> Result<Mask, RunError> {
         medsam.decode(self.embedding(medsam, scan, index).await?, box_px).await
     }
 
     /// A 3D mask (x fastest, the scan's grid) from a box on slice `index`, walking outwards
     /// within the slices `range` = [first, last] (`None`: the whole volume) while the mask lasts.
-    /// `progress(slices done, most slices)` may cancel.
+    /// `progress(slices done, most slices)` is called after each slice.
     pub async fn propagate(
         &mut self,
         medsam: &MedSam,
@@ -73,12 +73,12 @@ impl SliceEncoder {
         index: usize,
         box_px: BoxPrompt,
         range: Option<[usize; 2]>,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Vec<u8>, ModelError> {
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<u8>, RunError> {
         let shape = scan.shape3();
         let depth = shape[self.axis];
         if index >= depth {
-            return Err(ModelError::Shape(format!(
+            return Err(RunError::Shape(format!(
                 "slice {index} across axis {} is outside the scan ({shape:?})",
                 self.axis
             )));
@@ -86,12 +86,10 @@ impl SliceEncoder {
         let [first_slice, last_slice] = range.unwrap_or([0, depth - 1]);
         let (first_slice, last_slice) = (first_slice.min(index), last_slice.clamp(index, depth - 1));
         let most = last_slice - first_slice + 1;
-        let mut volume = vec![0u8; shape.iter().product()];
+        let mut volume = zeroed::<u8>(shape.iter().product(), "the propagated mask")?;
         let first = self.segment(medsam, scan, index, box_px).await?;
         let mut done = 1;
-        if !progress(done, most) {
-            return Err(ModelError::Cancelled);
-        }
+        progress(done, most);
         first.write_into(&mut volume, shape, self.axis, index);
         for step in [-1i64, 1] {
             let mut previous = first.clone();
@@ -103,9 +101,7 @@ impl SliceEncoder {
                 let Some(next_box) = next_box(&previous, self.margin_256) else { break };
                 let mask = self.segment(medsam, scan, next as usize, next_box).await?;
                 done += 1;
-                if !progress(done, most) {
-                    return Err(ModelError::Cancelled);
-                }
+                progress(done, most);
                 if mask.bounding_box().is_none() {
                     break;
                 }

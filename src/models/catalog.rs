@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::manifest::Manifest;
-use super::ModelError;
+use crate::engine::error::LoadError;
 
 /// Every model the app offers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -17,15 +17,15 @@ pub struct Catalog {
 
 impl Catalog {
     /// Parses `catalog.json`.
-    pub fn from_json(text: &str) -> Result<Catalog, ModelError> {
-        serde_json::from_str(text).map_err(|e| ModelError::Format(format!("models/catalog.json: {e}")))
+    pub fn from_json(text: &str) -> Result<Catalog, LoadError> {
+        serde_json::from_str(text).map_err(|e| LoadError(format!("models/catalog.json: {e}")))
     }
 
     /// The manifest named `name`.
-    pub fn get(&self, name: &str) -> Result<&Manifest, ModelError> {
+    pub fn get(&self, name: &str) -> Result<&Manifest, LoadError> {
         self.models.iter().find(|m| m.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
-            ModelError::Format(format!("no model named {name:?} in the catalog; available: {}", names.join(", ")))
+            LoadError(format!("no model named {name:?} in the catalog; available: {}", names.join(", ")))
         })
     }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use crate::engine::error::LoadError;
 use crate::labels::Label;
 
 /// A model's manifest.
@@ -189,13 +189,38 @@ pub enum Decision {
     },
 }
 
+/// `models/litemedsam/medsam.json`: what the MedSAM model is and its two files, pinned by SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedSamManifest {
+    /// Short identifier.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Where the weights come from.
+    pub source: String,
+    /// The image encoder (`image` [1,3,256,256] → `image_embeddings` [1,256,64,64]).
+    pub encoder: ModelFile,
+    /// The mask decoder (`image_embeddings`, `boxes` [1,1,4] → `low_res_masks`, `iou_predictions`).
+    pub decoder: ModelFile,
+}
+
+impl MedSamManifest {
+    /// Parses `medsam.json`.
+    pub fn from_json(json: &str) -> Result<MedSamManifest, LoadError> {
+        serde_json::from_str(json).map_err(|e| LoadError(format!("MedSAM manifest: {e}")))
+    }
+}
+
 impl Manifest {
     /// Parses a manifest; a missing or unknown field is an error naming it.
-    pub fn from_json(text: &str) -> Result<Manifest, ModelError> {
+    pub fn from_json(text: &str) -> Result<Manifest, LoadError> {
         let manifest: Manifest =
-            serde_json::from_str(text).map_err(|e| ModelError::Format(format!("model manifest: {e}")))?;
+            serde_json::from_str(text).map_err(|e| LoadError(format!("model manifest: {e}")))?;
         if manifest.files.is_empty() {
-            return Err(ModelError::Format("model manifest: \"files\" lists no file".into()));
+            return Err(LoadError("model manifest: \"files\" lists no file".into()));
         }
         Ok(manifest)
     }

@@ -10,8 +10,8 @@ use tract_onnx::pb::{
     TensorProto,
 };
 
-use super::onnx_graph::{float_value, model as onnx_model};
-use super::ModelError;
+use crate::engine::onnx_graph::{float_value, model as onnx_model};
+use crate::engine::error::LoadError;
 
 /// Name of the graph's input and output (as in the meshnet-onnx references).
 pub const INPUT: &str = "input";
@@ -48,16 +48,16 @@ enum Layer {
 }
 
 /// The weight shard file names a `model.json` refers to, in order.
-pub fn shard_paths(model_json: &str) -> Result<Vec<String>, ModelError> {
+pub fn shard_paths(model_json: &str) -> Result<Vec<String>, LoadError> {
     let model: ModelJson = parse(model_json)?;
     Ok(model.weights_manifest.iter().flat_map(|g| g.paths.iter().cloned()).collect())
 }
 
-fn parse(model_json: &str) -> Result<ModelJson, ModelError> {
+fn parse(model_json: &str) -> Result<ModelJson, LoadError> {
     let model: ModelJson =
-        serde_json::from_str(model_json).map_err(|e| ModelError::Format(format!("model.json: {e}")))?;
+        serde_json::from_str(model_json).map_err(|e| LoadError(format!("model.json: {e}")))?;
     if model.format.as_deref().is_some_and(|f| f != "layers-model") {
-        return Err(ModelError::Format(format!(
+        return Err(LoadError(format!(
             "model.json: format {:?} is not supported, expected \"layers-model\"",
             model.format.unwrap_or_default()
         )));
@@ -67,7 +67,7 @@ fn parse(model_json: &str) -> Result<ModelJson, ModelError> {
 
 /// Translates a TF.js layers model into ONNX. `shards` are the bytes of the weight files, in the
 /// order [`shard_paths`] lists them.
-pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelProto, ModelError> {
+pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelProto, LoadError> {
     let model = parse(model_json)?;
     let layers = layers(&model.topology)?;
     let weights = read_weights(&model.weights_manifest, shards)?;
@@ -83,11 +83,11 @@ pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelP
         match layer {
             Layer::Conv { name, filters, kernel, dilation, bias, norm } => {
                 let kernel_weights = weights.get(&format!("{name}/kernel")).ok_or_else(|| {
-                    ModelError::Format(format!("weights: {name}/kernel is missing from the manifest"))
+                    LoadError(format!("weights: {name}/kernel is missing from the manifest"))
                 })?;
                 let expected = [kernel[0], kernel[1], kernel[2], channels, *filters];
                 if kernel_weights.0 != expected {
-                    return Err(ModelError::Format(format!(
+                    return Err(LoadError(format!(
                         "weights: {name}/kernel has shape {:?}, expected {expected:?}",
                         kernel_weights.0
                     )));
@@ -102,9 +102,9 @@ pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelP
                 if *bias {
                     let b = weights
                         .get(&format!("{name}/bias"))
-                        .ok_or_else(|| ModelError::Format(format!("weights: {name}/bias is missing")))?;
+                        .ok_or_else(|| LoadError(format!("weights: {name}/bias is missing")))?;
                     if b.0 != [*filters] {
-                        return Err(ModelError::Format(format!(
+                        return Err(LoadError(format!(
                             "weights: {name}/bias has shape {:?}, expected [{filters}]",
                             b.0
                         )));
@@ -153,12 +153,12 @@ pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelP
 }
 
 /// The chain of layers in a Keras topology (Sequential, or a functional model that is a chain).
-fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, ModelError> {
+fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, LoadError> {
     let config = topology.get("model_config").unwrap_or(topology);
     let list = config["config"]["layers"]
         .as_array()
         .or_else(|| config["config"].as_array())
-        .ok_or_else(|| ModelError::Format("model.json: modelTopology has no layer list".into()))?;
+        .ok_or_else(|| LoadError("model.json: modelTopology has no layer list".into()))?;
     let mut out = Vec::new();
     for (i, layer) in list.iter().enumerate() {
         let class = layer["class_name"].as_str().unwrap_or_default();
@@ -166,36 +166,36 @@ fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, ModelError> {
         let name = c["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("layer{i}"));
         if let Some(inbound) = layer["inbound_nodes"].as_array() {
             if inbound.len() > 1 || inbound.first().and_then(|n| n.as_array()).is_some_and(|n| n.len() > 1) {
-                return Err(ModelError::Format(format!("layer {name}: only a plain chain of layers is supported")));
+                return Err(LoadError(format!("layer {name}: only a plain chain of layers is supported")));
             }
         }
         match class {
             "InputLayer" => {}
             "Conv3D" => {
-                let triple = |key: &str| -> Result<[usize; 3], ModelError> {
+                let triple = |key: &str| -> Result<[usize; 3], LoadError> {
                     let v: Vec<usize> = c[key]
                         .as_array()
                         .map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as usize)).collect())
                         .unwrap_or_default();
-                    v.try_into().map_err(|_| ModelError::Format(format!("layer {name}: {key} must be three integers")))
+                    v.try_into().map_err(|_| LoadError(format!("layer {name}: {key} must be three integers")))
                 };
                 if triple("strides")? != [1, 1, 1] {
-                    return Err(ModelError::Format(format!("layer {name}: strides other than 1 are not supported")));
+                    return Err(LoadError(format!("layer {name}: strides other than 1 are not supported")));
                 }
                 if c["padding"].as_str() != Some("same") {
-                    return Err(ModelError::Format(format!("layer {name}: padding must be \"same\"")));
+                    return Err(LoadError(format!("layer {name}: padding must be \"same\"")));
                 }
                 if c["data_format"].as_str().is_some_and(|f| f != "channels_last") {
-                    return Err(ModelError::Format(format!("layer {name}: data_format must be channels_last")));
+                    return Err(LoadError(format!("layer {name}: data_format must be channels_last")));
                 }
                 let kernel = triple("kernel_size")?;
                 if kernel.iter().any(|k| k % 2 == 0) {
-                    return Err(ModelError::Format(format!("layer {name}: even kernel sizes are not supported")));
+                    return Err(LoadError(format!("layer {name}: even kernel sizes are not supported")));
                 }
                 out.push(Layer::Conv {
                     filters: c["filters"]
                         .as_u64()
-                        .ok_or_else(|| ModelError::Format(format!("layer {name}: filters missing")))?
+                        .ok_or_else(|| LoadError(format!("layer {name}: filters missing")))?
                         as usize,
                     kernel,
                     dilation: triple("dilation_rate")?,
@@ -208,7 +208,7 @@ fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, ModelError> {
                 }
             }
             "Activation" => out.push(Layer::Activation(c["activation"].as_str().unwrap_or("linear").to_string())),
-            other => return Err(ModelError::Format(format!("layer {name}: layer type {other} is not supported"))),
+            other => return Err(LoadError(format!("layer {name}: layer type {other} is not supported"))),
         }
     }
     Ok(out)
@@ -219,7 +219,7 @@ fn activation(
     kind: &str,
     input: &str,
     fresh: &mut impl FnMut(&str) -> String,
-) -> Result<String, ModelError> {
+) -> Result<String, LoadError> {
     let out = fresh(kind);
     match kind {
         "linear" => return Ok(input.to_string()),
@@ -243,7 +243,7 @@ fn activation(
             graph.node.push(node("Mul", vec![half, plus], &out, vec![]));
         }
         other => {
-            return Err(ModelError::Format(format!(
+            return Err(LoadError(format!(
                 "activation {other:?} is not supported (relu, elu, gelu, sigmoid, linear)"
             )))
         }
@@ -255,7 +255,7 @@ fn activation(
 type Weights = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// Reads every weight from the concatenated shards.
-fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result<Weights, ModelError> {
+fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result<Weights, LoadError> {
     let mut map = std::collections::HashMap::new();
     let mut shard_index = 0;
     for group in groups {
@@ -263,7 +263,7 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
         let bytes: Vec<u8> = shards
             .get(shard_index..shard_index + n)
             .ok_or_else(|| {
-                ModelError::Format(format!(
+                LoadError(format!(
                     "weights: the manifest lists {} shard(s), {} given",
                     shard_index + n,
                     shards.len()
@@ -274,7 +274,7 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
         let mut offset = 0usize;
         for spec in &group.weights {
             if spec.dtype != "float32" {
-                return Err(ModelError::Format(format!(
+                return Err(LoadError(format!(
                     "weights: {} has dtype {}, only float32 is supported",
                     spec.name, spec.dtype
                 )));
@@ -282,7 +282,7 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
             let count: usize = spec.shape.iter().product();
             let end = offset + count * 4;
             let raw = bytes.get(offset..end).ok_or_else(|| {
-                ModelError::Format(format!(
+                LoadError(format!(
                     "weights: the shards end before {} ({} bytes needed, {} present)",
                     spec.name,
                     end,

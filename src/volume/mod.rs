@@ -1,5 +1,6 @@
 //! `Volume`: a scan's typed voxels, dims and geometry, read from NIfTI bytes.
 
+pub mod blocks;
 pub mod error;
 pub mod geometry;
 pub mod intensity;
@@ -49,7 +50,8 @@ impl Volume {
         self.dims.iter().skip(3).product()
     }
 
-    fn volume_range(&self, index: usize) -> Result<std::ops::Range<usize>, ReadError> {
+    /// The voxel indices of 3D volume `index` (0-based, over dims 4 and up).
+    pub fn volume_range(&self, index: usize) -> Result<std::ops::Range<usize>, ReadError> {
         let count = self.volume_count();
         if index >= count {
             return Err(ReadError::VolumeOutOfRange { index, count });

@@ -158,6 +158,8 @@ pub trait Voxel: Copy {
     const SIZE: usize;
     /// Decodes one value from `SIZE` bytes.
     fn from_bytes(bytes: &[u8], big_endian: bool) -> Self;
+    /// Appends the value's little-endian bytes to `out`.
+    fn write_le(self, out: &mut Vec<u8>);
     /// The value as f64 (exact for every type but 64-bit integers beyond 2⁵³).
     fn to_f64(self) -> f64;
 }
@@ -172,6 +174,7 @@ macro_rules! impl_voxel {
                 if big_endian { <$t>::from_be_bytes(raw) } else { <$t>::from_le_bytes(raw) }
             }
             fn to_f64(self) -> f64 { self as f64 }
+            fn write_le(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()) }
         }
     )*};
 }
@@ -214,6 +217,33 @@ impl VoxelData {
                     .collect(),
             ),
         }
+    }
+
+    /// The datatype the voxels are held in (RGB and complex files are held as float32).
+    pub fn held_datatype(&self) -> Datatype {
+        match self {
+            VoxelData::U8(_) => Datatype::U8,
+            VoxelData::I8(_) => Datatype::I8,
+            VoxelData::I16(_) => Datatype::I16,
+            VoxelData::U16(_) => Datatype::U16,
+            VoxelData::I32(_) => Datatype::I32,
+            VoxelData::U32(_) => Datatype::U32,
+            VoxelData::I64(_) => Datatype::I64,
+            VoxelData::U64(_) => Datatype::U64,
+            VoxelData::F32(_) => Datatype::F32,
+            VoxelData::F64(_) => Datatype::F64,
+        }
+    }
+
+    /// Voxels of `range` as little-endian bytes of [`VoxelData::held_datatype`] (what
+    /// [`VoxelData::decode`] reads back).
+    pub fn le_bytes(&self, range: std::ops::Range<usize>) -> Vec<u8> {
+        with_voxels!(self, v => {
+            let v = &v[range];
+            let mut out = Vec::with_capacity(std::mem::size_of_val(v));
+            v.iter().for_each(|x| x.write_le(&mut out));
+            out
+        })
     }
 
     /// Number of voxels held.

@@ -43,8 +43,8 @@ pub fn synthetic_geometry(spacing: f32) -> medseg::volume::HeaderGeometry {
 
 /// The GPU, self-checked, or `None` (with a message) when wgpu finds no adapter. With
 /// `MEDSEG_REQUIRE_GPU=1` (`make test`, which installs lavapipe) a missing adapter fails instead.
-pub fn accelerator() -> Option<std::sync::Arc<medseg::gpu::Accelerator>> {
-    use medseg::gpu::{Accelerator, Backend};
+pub fn accelerator() -> Option<std::sync::Arc<medseg::engine::gpu::Accelerator>> {
+    use medseg::engine::gpu::{Accelerator, Backend};
     match pollster::block_on(Accelerator::choose(Backend::Gpu)) {
         Ok((accelerator, what)) => {
             eprintln!("backend: {what}");

@@ -106,3 +106,49 @@ test('Cancel stops a running model and the page stays usable', async (t) => {
   assert.equal(await page.isEnabled('#run-model'), true);
   assert.equal(await page.isHidden('#model-progress'), true);
 });
+
+test('with one .hdr and two .img files dropped, the model runs on the image shown, sent as its stored voxels (never the file)', async (t) => {
+  if (skipWithoutData(t)) return;
+  // Record what the page sends each worker (by the worker's script), from a fresh load of the page.
+  await page.addInitScript(() => {
+    const Original = window.Worker;
+    window.workerMessages = [];
+    window.Worker = class extends Original {
+      constructor(url, options) {
+        super(url, options);
+        this.script = new URL(url, location.href).pathname;
+      }
+
+      postMessage(message, transfer) {
+        const fields = Object.fromEntries(Object.entries(message ?? {}).map(([k, v]) => [k, v?.constructor?.name ?? typeof v]));
+        window.workerMessages.push({ script: this.script, type: message?.type, fields, length: message?.values?.length ?? null });
+        return super.postMessage(message, transfer);
+      }
+    };
+  });
+  await page.reload();
+  // AIL as a .hdr/.img pair, plus a decoy .img of the same size (all zeros) listed first.
+  const nii = (await import('node:zlib')).gunzipSync(readFileSync(SCAN));
+  const hdr = Buffer.from(nii.subarray(0, 348));
+  hdr.write('ni1\0', 344, 'latin1');
+  hdr.writeFloatLE(0, 108);
+  const img = nii.subarray(Math.round(nii.readFloatLE(108))); // the voxels start at vox_offset
+  const dir = mkdtempSync(join(TMP, 'pair-'));
+  writeFileSync(join(dir, 'ail.hdr'), hdr);
+  writeFileSync(join(dir, 'ail.img'), img);
+  writeFileSync(join(dir, 'decoy.img'), Buffer.alloc(img.length));
+  await page.setInputFiles('#open-scan', [join(dir, 'decoy.img'), join(dir, 'ail.hdr'), join(dir, 'ail.img')]);
+  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
+  await page.selectOption('#model-picker', MODEL);
+  await page.click('#run-model');
+  await page.waitForFunction((m) => document.body.dataset.segmented === m || !document.getElementById('message').hidden, MODEL, { timeout: 300_000 });
+  assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
+  await comparePageWithCli(MODEL); // the CLI ran on AIL.nii.gz: the image shown, not the decoy
+  const sent = (await page.evaluate(() => window.workerMessages)).filter((m) => /segment/.test(m.script));
+  assert.equal(sent.length, 1, `one request to the segmentation worker: ${JSON.stringify(sent)}`);
+  assert.equal(sent[0].fields.values, 'Uint8Array', `the stored voxels as bytes: ${JSON.stringify(sent[0].fields)}`);
+  assert.equal(sent[0].length, img.length, 'exactly the voxels of the image shown, in their stored type');
+  assert.deepEqual(Object.keys(sent[0].fields).sort(), ['backend', 'files', 'geometry', 'id', 'manifest', 'type', 'values'],
+    'nothing but the model, the voxels and their geometry');
+});

@@ -1,6 +1,6 @@
 // The open scan, as the page and <medseg-viewer> see it: one worker (workers/scan.js) decodes it
 // once and owns it; models (workers/segment.js, one disposable worker per run) and MedSAM
-// (workers/medsam.js) receive its float volume and geometry, transferred, never the file's bytes.
+// (workers/medsam.js) receive its stored voxels and geometry, transferred, never the file's bytes.
 import { WorkerClient, runOnce } from './rpc.js';
 
 /** The scan worker: open, volume, overlay, counts, save, modelInput (see workers/scan.js). */
@@ -15,7 +15,7 @@ export class ScanWorker extends WorkerClient {
   }
 
   /**
-   * What models run on: {geometry (JSON), values (Float32Array, volume 0)} of scan `scanId`,
+   * What models run on: {geometry (JSON), values (Uint8Array: volume 0's stored voxels)} of scan `scanId`,
    * transferred to this thread and ready to transfer on; rejects when another scan was opened since.
    */
   modelInput(scanId) {

@@ -56,12 +56,13 @@ export function explainRunError(e, forWhat, advice = '') {
 }
 
 /**
- * The Scan a model or MedSAM runs on, rebuilt from the scan worker's {geometry, values}
- * (Scan.fromFloat32: no decoding). The values are copied into wasm memory; the transferred
- * buffer is then released at once instead of staying alive beside that copy.
+ * The Scan a model or MedSAM runs on, rebuilt from the scan worker's {geometry, values: the stored
+ * voxels' bytes} (Scan.fromVoxels: no file decoding, the voxels keep their stored type). The bytes
+ * are copied into wasm memory; the transferred buffer is then released at once instead of staying
+ * alive beside that copy.
  */
 export function scanFromInput(Scan, { geometry, values }) {
-  const scan = Scan.fromFloat32(geometry, values);
+  const scan = Scan.fromVoxels(geometry, values);
   values.buffer.transfer?.(0);
   return scan;
 }

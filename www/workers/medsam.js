@@ -1,7 +1,7 @@
 // A worker holding one MedSAM session (LiteMedSAM in wasm) and the scan it works on: slice
 // embeddings stay cached here, so each new box on an encoded slice costs only the decoder.
 // Cancel of a propagation terminates it (the page starts a fresh one on the next box).
-// The scan arrives as the scan worker's float volume and geometry (Scan.fromFloat32), transferred.
+// The scan arrives as the scan worker's stored voxels and geometry (Scan.fromVoxels), transferred.
 // Requests (lib/rpc.js):
 //     load {input: {geometry, values} | picture: {rgba, width, height}, manifest, encoder, decoder, backend}
 //     backend {backend}   ('auto' | 'gpu' | 'cpu'; the cached embeddings stay)

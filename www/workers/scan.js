@@ -1,5 +1,5 @@
 // The worker that owns the open scan: it decodes the file once (the one rule of lib/files.js picks
-// it among dropped files) and serves statistics, encoding, and the float volume models and MedSAM
+// it among dropped files) and serves statistics, encoding, and the stored voxels models and MedSAM
 // run on, so the page never freezes and no other worker decodes. Requests: see lib/rpc.js.
 import init, { Scan, labelCounts } from '../pkg/medseg.js';
 import { pickScanFiles } from '../lib/files.js';
@@ -31,10 +31,10 @@ const handlers = {
       transfer: [data.buffer],
     };
   },
-  /** Volume 0 as float32 and the geometry to rebuild it (Scan.fromFloat32), for a model or MedSAM. */
+  /** Volume 0's stored voxels and the geometry to rebuild it (Scan.fromVoxels), for a model or MedSAM. */
   async modelInput({ scanId: wanted }) {
     if (wanted !== scanId) throw new Error('another scan was opened: run it again on this scan');
-    const values = requireScan().volumeF32(0);
+    const values = requireScan().modelVoxels();
     return { reply: { geometry: requireScan().geometryJson(), values }, transfer: [values.buffer] };
   },
   async volume({ index }) {

@@ -1,7 +1,7 @@
 // A worker that runs one segmentation and is then discarded (lib/scan.js runModel): Cancel
 // terminates it, so a long inference never blocks the scan worker. It never sees the scan's file:
-// it gets the scan worker's float volume and geometry (Scan.fromFloat32), transferred.
-// Request: segment {geometry, values: Float32Array, manifest, files: [ArrayBuffer], backend: 'auto' | 'gpu' | 'cpu'}.
+// it gets the scan worker's stored voxels and geometry (Scan.fromVoxels), transferred.
+// Request: segment {geometry, values: Uint8Array (stored voxels), manifest, files: [ArrayBuffer], backend: 'auto' | 'gpu' | 'cpu'}.
 // Progress: {stage, fraction} …; reply: {labels, seconds, wasmBytes, backend, notes, gpuBytes}.
 import init, { Scan, Segmenter } from '../pkg/medseg.js';
 import { explainRunError, scanFromInput, serve } from '../lib/serve.js';

@@ -2,13 +2,13 @@
 //! letters, value range and sample voxel values equal what nibabel reads
 //! (tests/reference/nibabel.json, made by tests/make_nibabel_reference.py).
 
-mod common;
+use crate::common;
 
 use medseg::volume::{read_nifti, ReadLimits};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let text = include_str!("reference/nibabel.json");
+    let text = include_str!("../reference/nibabel.json");
     serde_json::from_str(text).expect("reference JSON parses")
 }
 

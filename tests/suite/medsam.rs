@@ -2,7 +2,7 @@
 //! the reference case, the shipped (compressed) model against the float one, 2D Dice per organ
 //! and 3D propagation.
 
-mod common;
+use crate::common;
 
 use medseg::medsam::image::Window;
 use medseg::medsam::propagate::SliceEncoder;
@@ -16,7 +16,7 @@ const SOFT_TISSUE: Window = Window::Range { lo: -160.0, hi: 240.0 };
 
 fn shipped() -> MedSam {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/litemedsam");
-    let manifest = MedSam::manifest(&std::fs::read_to_string(dir.join("medsam.json")).unwrap()).unwrap();
+    let manifest = MedSamManifest::from_json(&std::fs::read_to_string(dir.join("medsam.json")).unwrap()).unwrap();
     let read = |p: &str| std::fs::read(dir.join(p)).unwrap();
     MedSam::load(&manifest, &read(&manifest.encoder.path), &read(&manifest.decoder.path)).unwrap()
 }
@@ -130,7 +130,6 @@ fn propagating_one_box_through_the_volume_segments_liver_spleen_and_kidneys() {
         let range = Some([slices[0], *slices.last().unwrap()]);
         let volume = block_on(encoder.propagate(&medsam, &scan, middle, prompt, range, &mut |_, _| {
             calls += 1;
-            true
         }))
         .unwrap();
         let truth: Vec<u8> = labels.values.iter().map(|&v| u8::from(v == label)).collect();

@@ -3,104 +3,70 @@
 //! full-resolution volume, resized to the main network's input and segmented there; the
 //! labels are resized back into the box.
 
-use crate::infer::engine::Network;
-use crate::infer::pipeline::{extract, paste, swap_x_z};
-use crate::infer::scaling::Scaling;
-use crate::infer::windows::run_block_labels;
-use crate::models::manifest::{Decision, Pipeline};
-use crate::models::{Model, ModelError};
+use super::plan::{Feed, Locate, Plan};
+use super::scaling::Scaling;
+use super::windows::run_block_labels;
+use crate::engine::error::{zeroed, RunError};
+use crate::engine::network::Network;
 use crate::postprocess::keep_largest_component;
+use crate::volume::blocks::{extract, paste, AxisOrder, VoxelBox};
 use crate::volume::resample::resize_nearest_exact;
 
-/// Where the locator looks and how the box is made (from a `locate-then-segment` pipeline).
-#[derive(Clone, Copy, Debug)]
-pub struct Locate {
-    /// Locator input, network order (D, H, W).
-    pub locator_size: [usize; 3],
-    /// Main network input, network order.
-    pub size: [usize; 3],
-    /// A plane belongs to the box when the locator's mask covers more than this fraction of it.
-    pub plane_fraction: f64,
-    /// Box size factor around its centre.
-    pub enlarge: f64,
-}
-
-impl Locate {
-    /// The settings of a `locate-then-segment` pipeline, `None` for other kinds.
-    pub fn of(pipeline: &Pipeline) -> Option<Locate> {
-        match *pipeline {
-            Pipeline::LocateThenSegment { locator_size, size, plane_fraction, enlarge, .. } => {
-                Some(Locate { locator_size, size, plane_fraction, enlarge })
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Segments `values` (x fastest, `shape`) with `model`'s locator and main network; returns
-/// labels on the same grid.
+/// Segments `values` (x fastest, `shape`) with the `locator` and `main` networks as `plan` and
+/// `locate` say; returns labels on the same grid.
 pub async fn segment_located(
     values: &[f32],
     shape: [usize; 3],
-    model: &Model,
+    locator: &Network,
+    main: &Network,
+    plan: &Plan,
     locate: Locate,
-    progress: &mut dyn FnMut(&str, f64) -> bool,
-) -> Result<Vec<u16>, ModelError> {
-    let manifest = &model.manifest;
-    let locator = model
-        .locator
-        .as_ref()
-        .ok_or_else(|| ModelError::Format("a locate-then-segment model needs its locator network".into()))?;
-    let transpose = manifest.preprocess.transpose;
-    let decision = &manifest.postprocess.decision;
-    let xyz = |dhw: [usize; 3]| if transpose { dhw } else { [dhw[2], dhw[1], dhw[0]] };
-
-    let small_shape = xyz(locate.locator_size);
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Vec<u16>, RunError> {
+    let axes = plan.axes;
+    let small_shape = axes.xyz(locate.locator_size);
     let small = resize_nearest_exact(values, shape, small_shape);
-    let scaling = Scaling::fit(&small, &manifest.preprocess.intensity);
+    let scaling = Scaling::fit(&small, &plan.intensity);
     let mut found =
-        run_labels(locator, scaling.apply(&small), small_shape, transpose, decision, &mut |f| progress("locating", f))
-            .await?;
+        run_labels(locator, scaling.apply(&small), small_shape, axes, plan, &mut |f| progress("locating", f)).await?;
     drop(small);
     keep_largest_component(&mut found, small_shape);
     let bbox = bounding_box(&found, small_shape, shape, locate).ok_or_else(|| {
-        ModelError::Run(
+        RunError::Failed(
             "the locator network found nothing to segment in this scan (is it the right kind of scan?)".into(),
         )
     })?;
 
     let (block, block_shape) = extract(values, shape, bbox);
-    let input = resize_nearest_exact(&block, block_shape, xyz(locate.size));
+    let size = axes.xyz(locate.size);
+    let input = resize_nearest_exact(&block, block_shape, size);
     drop(block);
-    let labels = run_labels(&model.network, scaling.apply(&input), xyz(locate.size), transpose, decision, &mut |f| {
-        progress("running the model", f)
-    })
-    .await?;
-    let labels = resize_nearest_exact(&labels, xyz(locate.size), block_shape);
-    let mut out = vec![0u16; values.len()];
+    let labels =
+        run_labels(main, scaling.apply(&input), size, axes, plan, &mut |f| progress("running the model", f)).await?;
+    let labels = resize_nearest_exact(&labels, size, block_shape);
+    let mut out = zeroed::<u16>(values.len(), "the label map")?;
     paste(&mut out, shape, &labels, bbox);
     Ok(out)
 }
 
-/// Runs `network` on a block (x fastest, `shape_xyz`) and decides labels, x fastest.
+/// Runs `network` on a whole block (x fastest, `xyz`) and decides labels, x fastest.
 async fn run_labels(
     network: &Network,
     input: Vec<f32>,
-    shape_xyz: [usize; 3],
-    transpose: bool,
-    decision: &Decision,
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<Vec<u16>, ModelError> {
-    let [nx, ny, nz] = shape_xyz;
-    let (input, dhw) = if transpose { (swap_x_z(&input, shape_xyz), shape_xyz) } else { (input, [nz, ny, nx]) };
-    let labels = run_block_labels(network, &Pipeline::Volume, input, dhw, decision, progress).await?;
-    Ok(if transpose { swap_x_z(&labels, [nz, ny, nx]) } else { labels })
+    xyz: [usize; 3],
+    axes: AxisOrder,
+    plan: &Plan,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<u16>, RunError> {
+    let input = axes.to_network(input, xyz);
+    let labels = run_block_labels(network, &Feed::Whole, input, axes.dhw(xyz), &plan.decision, progress).await?;
+    Ok(axes.from_network(labels, xyz))
 }
 
 /// deepbet's `get_bbox_with_margin`, in float32 as it computes: per axis, the planes of the
 /// coarse mask covering more than `plane_fraction`; centre and size scaled to the full grid,
 /// size enlarged, both rounded half to even, ends truncated and clipped to the grid.
-fn bounding_box(mask: &[u16], small: [usize; 3], full: [usize; 3], locate: Locate) -> Option<[[usize; 2]; 3]> {
+fn bounding_box(mask: &[u16], small: [usize; 3], full: [usize; 3], locate: Locate) -> Option<VoxelBox> {
     let [nx, ny, _] = small;
     let mut per_plane = [vec![0usize; small[0]], vec![0usize; small[1]], vec![0usize; small[2]]];
     for (i, _) in mask.iter().enumerate().filter(|(_, &l)| l != 0) {

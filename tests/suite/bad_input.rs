@@ -1,6 +1,6 @@
 //! Every kind of broken file gets its own clear error, never a panic.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 

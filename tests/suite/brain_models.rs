@@ -1,19 +1,18 @@
 //! brainchop's MeshNets through the project's own TF.js import and volume pipeline, on the real
 //! norm.nii.gz, scored against FreeSurfer's aparc.a2009s+aseg mapped to brainchop's classes.
 
-mod common;
+use crate::common;
 
-use medseg::infer::pipeline::segment;
 use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::manifest::Manifest;
-use medseg::models::{Model, ModelError};
+use medseg::models::Model;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
 use pollster::block_on;
 
 fn catalog() -> Catalog {
-    Catalog::from_json(include_str!("../models/catalog.json")).unwrap()
+    Catalog::from_json(include_str!("../../models/catalog.json")).unwrap()
 }
 
 /// A catalog model, its files read from the local brainchop mirror in ../shared.
@@ -63,7 +62,6 @@ fn run(model: &Model, scan: &Volume) -> LabelMap {
         if stages.last().map(String::as_str) != Some(stage) {
             stages.push(stage.to_string());
         }
-        true
     }))
     .unwrap();
     assert_eq!(stages.first().map(String::as_str), Some("preparing the scan"));
@@ -127,7 +125,7 @@ fn damaged_model_files_are_refused_by_their_sha256() {
 
 #[test]
 fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
-    use medseg::models::onnx_graph::{float_value, model};
+    use medseg::engine::onnx_graph::{float_value, model};
     use tract_onnx::pb::{GraphProto, NodeProto};
     // An ONNX identity whose input is fixed to [1, 1, 8, 8, 8].
     let fixed = [1, 1, 8, 8, 8];
@@ -143,13 +141,13 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
         ..Default::default()
     };
     let proto = model(graph, "test");
-    let network = medseg::infer::engine::Network::from_proto(&proto).unwrap();
+    let network = medseg::engine::network::Network::from_proto(&proto).unwrap();
     let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
     manifest.preprocess.conform = false;
     manifest.preprocess.crop = None;
     let model = Model { manifest, network, locator: None };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
-    let Err(err) = block_on(segment(&scan, &model, &mut |_, _| true)) else { panic!("7×5×3 must not fit 8×8×8") };
+    let Err(err) = block_on(segment(&scan, &model, &mut |_, _| {})) else { panic!("7×5×3 must not fit 8×8×8") };
     let err = err.to_string();
     assert!(
         err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"),
@@ -166,7 +164,7 @@ fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
     let shards: Vec<Vec<u8>> =
         medseg::models::tfjs::shard_paths(&json).unwrap().iter().map(|p| std::fs::read(dir.join(p)).unwrap()).collect();
     let one_shot =
-        medseg::infer::engine::Network::from_proto_unstreamed(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
+        medseg::engine::network::Network::from_proto_unstreamed(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
             .unwrap();
     let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, locator: None };
     let (a, b) = (run(&streamed, &scan), run(&one_shot, &scan));

@@ -2,15 +2,15 @@
 //! own import of the TF.js files, both within 1e-3 of onnxruntime's logits on a real block of
 //! norm.nii.gz (tests/reference/meshnet_onnxruntime.json, made by make_meshnet_reference.py).
 
-mod common;
+use crate::common;
 
-use medseg::infer::engine::Network;
+use medseg::engine::network::Network;
 use medseg::models::tfjs;
 use medseg::volume::{read_nifti, ReadLimits};
 use serde_json::Value;
 
 fn reference() -> Value {
-    serde_json::from_str(include_str!("reference/meshnet_onnxruntime.json")).unwrap()
+    serde_json::from_str(include_str!("../reference/meshnet_onnxruntime.json")).unwrap()
 }
 
 /// The reference input: a 40³ block of norm.nii.gz scaled by the scan's maximum, as [1,1,D,H,W].

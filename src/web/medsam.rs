@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use crate::medsam::image::{Image, Window};
 use crate::medsam::propagate::SliceEncoder;
 use crate::medsam::{Embedding, MedSam};
-use crate::web::{BackendChoice, Scan};
+use crate::models::manifest::MedSamManifest;
+use super::{BackendChoice, Scan};
 
 /// LiteMedSAM loaded in wasm memory, with the encoded slices of the scan in use.
 #[wasm_bindgen]
@@ -35,7 +36,7 @@ impl MedSamSession {
     /// Loads the encoder and decoder, checking both against the manifest's SHA-256.
     #[wasm_bindgen(constructor)]
     pub fn new(manifest_json: &str, encoder: &[u8], decoder: &[u8]) -> Result<MedSamSession, JsError> {
-        let manifest = MedSam::manifest(manifest_json)?;
+        let manifest = MedSamManifest::from_json(manifest_json)?;
         Ok(MedSamSession {
             medsam: MedSam::load(&manifest, encoder, decoder)?,
             slices: None,
@@ -137,7 +138,8 @@ impl MedSamSession {
     }
 
     /// The 3D mask (x fastest) from a box on slice `index`, walking outwards within slices
-    /// `first..=last`; `progress(done, most)` may return false to cancel.
+    /// `first..=last`; `progress(done, most)` is called after each slice (a propagation is
+    /// cancelled by terminating its worker).
     #[allow(clippy::too_many_arguments)]
     pub async fn propagate(
         &mut self,
@@ -156,8 +158,8 @@ impl MedSamSession {
         let (medsam, slices) = self.slices(axis, lo, hi, percentiles);
         let volume = slices
             .propagate(medsam, &scan.volume, index, prompt, Some([first, last]), &mut |done, most| {
-                let answer = progress.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(most as u32));
-                !matches!(answer, Ok(v) if v == JsValue::FALSE)
+                // The page's callback only reports; what it returns is not used.
+                let _ = progress.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(most as u32));
             })
             .await?;
         Ok(volume)

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::gpu::{Accelerator, Backend};
-use crate::infer::pipeline::segment;
+use crate::engine::gpu::{Accelerator, Backend};
 use crate::info::ScanInfo;
 use crate::labels::LabelMap;
 use crate::models::manifest::Manifest;
 use crate::models::Model;
+use crate::segment::Segmenter as SegmentRunner;
+use crate::volume::intensity::voxel_quantiles;
 use crate::volume::{read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadLimits, Volume, VoxelData};
 
 /// Installs a panic hook that reports Rust panics on the JS console.
@@ -39,30 +40,32 @@ impl Scan {
         Ok(Scan { volume: read_nifti_pair(hdr, img, ReadLimits::default())? })
     }
 
-    /// Rebuilds a scan from float values decoded elsewhere (another worker's `volumeF32`) and
-    /// that scan's `geometryJson()`: no byte decoding, so a model or MedSAM worker holds one
-    /// float volume instead of the file's bytes and a second decoded copy.
-    #[wasm_bindgen(js_name = fromFloat32)]
-    pub fn from_float32(geometry_json: &str, values: Vec<f32>) -> Result<Scan, JsError> {
-        let TransferredGeometry { dims, header } = serde_json::from_str(geometry_json)
+    /// Rebuilds a scan from the voxels of another worker's scan (its `modelVoxels()`, the
+    /// stored values as bytes) and that scan's `geometryJson()`: no file decoding, and the
+    /// voxels stay in their stored type (an int16 CT travels and stays at 2 bytes a voxel).
+    #[wasm_bindgen(js_name = fromVoxels)]
+    pub fn from_voxels(geometry_json: &str, bytes: Vec<u8>) -> Result<Scan, JsError> {
+        let TransferredGeometry { dims, header, held, scaling } = serde_json::from_str(geometry_json)
             .map_err(|e| JsError::new(&format!("not a scan's geometryJson(): {e}")))?;
-        let expected: usize = dims.iter().product();
-        if dims.contains(&0) || values.len() != expected {
+        let datatype = Datatype::from_code(held)?;
+        let expected = dims.iter().try_fold(datatype.bytes_per_voxel(), |n, &d| n.checked_mul(d));
+        if dims.contains(&0) || expected != Some(bytes.len()) {
             return Err(JsError::new(&format!(
-                "{} values for a {}×{}×{} grid ({expected} voxels)",
-                values.len(),
+                "{} bytes are not a {}×{}×{} grid of {}",
+                bytes.len(),
                 dims[0],
                 dims[1],
-                dims[2]
+                dims[2],
+                datatype.name()
             )));
         }
         let mut notes = Vec::new();
         let geometry = Geometry::from_header(header, &dims, &mut notes)?;
         let volume = Volume {
             dims: dims.to_vec(),
-            datatype: Datatype::F32,
-            voxels: VoxelData::F32(values),
-            scaling: None,
+            datatype,
+            voxels: VoxelData::decode(bytes, datatype, false),
+            scaling,
             geometry,
             description: String::new(),
             notes,
@@ -70,11 +73,24 @@ impl Scan {
         Ok(Scan { volume })
     }
 
-    /// What `fromFloat32` needs besides the values: `{"dims": [nx, ny, nz], "header": …}` (the
-    /// verbatim geometry fields, so the rebuilt scan's affine is exactly this one's).
+    /// Volume 0's voxels in their stored type, as little-endian bytes (see `fromVoxels`).
+    #[wasm_bindgen(js_name = modelVoxels)]
+    pub fn model_voxels(&self) -> Result<js_sys::Uint8Array, JsError> {
+        let range = self.volume.volume_range(0)?;
+        Ok(js_sys::Uint8Array::from(&self.volume.voxels.le_bytes(range)[..]))
+    }
+
+    /// What `fromVoxels` needs besides the voxels: `{"dims": [nx, ny, nz], "header": …, "held":
+    /// datatype code, "scaling": [slope, inter] | null}` (the verbatim geometry fields, so the
+    /// rebuilt scan's affine is exactly this one's).
     #[wasm_bindgen(js_name = geometryJson)]
     pub fn geometry_json(&self) -> Result<String, JsError> {
-        let geometry = TransferredGeometry { dims: self.volume.shape3(), header: self.volume.geometry.header.clone() };
+        let geometry = TransferredGeometry {
+            dims: self.volume.shape3(),
+            header: self.volume.geometry.header.clone(),
+            held: self.volume.voxels.held_datatype().code(),
+            scaling: self.volume.scaling,
+        };
         serde_json::to_string(&geometry).map_err(|e| JsError::new(&format!("the scan's geometry: {e}")))
     }
 
@@ -84,17 +100,26 @@ impl Scan {
         ScanInfo::of(&self.volume).to_json()
     }
 
-    /// 3D volume `index` as scaled float32 values, x fastest.
+    /// 3D volume `index` as scaled float32 values, x fastest; filled a few million voxels at
+    /// a time, so wasm memory never holds a float copy of the whole volume.
     #[wasm_bindgen(js_name = volumeF32)]
-    pub fn volume_f32(&self, index: usize) -> Result<Vec<f32>, JsError> {
-        Ok(self.volume.volume_f32(index)?)
+    pub fn volume_f32(&self, index: usize) -> Result<js_sys::Float32Array, JsError> {
+        const CHUNK: usize = 1 << 22;
+        let range = self.volume.volume_range(index)?;
+        let out = js_sys::Float32Array::new_with_length(range.len() as u32);
+        for start in range.clone().step_by(CHUNK) {
+            let end = (start + CHUNK).min(range.end);
+            let part = self.volume.voxels.to_f32(start..end, self.volume.scaling);
+            out.subarray((start - range.start) as u32, (end - range.start) as u32).copy_from(&part);
+        }
+        Ok(out)
     }
 
     /// Values at the given fractions (0–1) of volume `index`'s sorted finite values
     /// (e.g. `[0.005, 0.995]` for an automatic MR window); empty when no value is finite.
     pub fn quantiles(&self, index: usize, fractions: Vec<f64>) -> Result<Vec<f32>, JsError> {
-        let values = self.volume.volume_f32(index)?;
-        Ok(crate::volume::intensity::quantiles(&values, &fractions).unwrap_or_default())
+        let range = self.volume.volume_range(index)?;
+        Ok(voxel_quantiles(&self.volume.voxels, range, self.volume.scaling, &fractions).unwrap_or_default())
     }
 
     /// Volume `index` as a label map (rounded to integers), for overlays.
@@ -127,6 +152,10 @@ impl Scan {
 struct TransferredGeometry {
     dims: [usize; 3],
     header: HeaderGeometry,
+    /// The datatype code the voxels are held in.
+    held: i16,
+    /// `scl_slope`, `scl_inter` when the file asks for scaling.
+    scaling: Option<(f64, f64)>,
 }
 
 /// Voxel count of each label value present in `values` (0 excluded), as flat
@@ -187,7 +216,7 @@ impl BackendChoice {
 /// A model loaded in wasm memory, ready to segment scans.
 #[wasm_bindgen]
 pub struct Segmenter {
-    model: Model,
+    runner: SegmentRunner,
     backend: BackendChoice,
 }
 
@@ -215,7 +244,7 @@ impl Segmenter {
                 .map(|(_, b)| std::mem::take(b))
                 .ok_or_else(|| "not given".to_string())
         })?;
-        Ok(Segmenter { model, backend: BackendChoice::default() })
+        Ok(Segmenter { runner: SegmentRunner::new(model)?, backend: BackendChoice::default() })
     }
 
     /// Chooses where the model runs: `"auto"` (the GPU when WebGPU gives a hardware adapter that
@@ -225,7 +254,7 @@ impl Segmenter {
     #[wasm_bindgen(js_name = useBackend)]
     pub async fn use_backend(&mut self, name: String) -> Result<String, JsError> {
         let accelerator = self.backend.choose(&name).await?;
-        self.model.use_accelerator(accelerator);
+        self.runner.use_accelerator(accelerator);
         Ok(self.backend.what())
     }
 
@@ -248,15 +277,18 @@ impl Segmenter {
         self.backend.peak_bytes()
     }
 
-    /// Segments volume 0 of `scan`; `progress(stage, fraction)` is called as work advances and
-    /// may return `false` to cancel. Resolves to the labels on the scan's grid (x fastest).
+    /// Segments volume 0 of `scan`; `progress(stage, fraction)` is called as work advances (a
+    /// run is cancelled by terminating its worker). Resolves to the labels on the scan's grid
+    /// (x fastest).
     pub async fn run(&self, scan: &Scan, progress: &js_sys::Function) -> Result<Vec<u16>, JsError> {
         self.backend.reset_peak();
-        let labels = segment(&scan.volume, &self.model, &mut |stage, fraction| {
-            let answer = progress.call2(&JsValue::NULL, &JsValue::from_str(stage), &JsValue::from_f64(fraction));
-            !matches!(answer, Ok(v) if v == JsValue::FALSE)
-        })
-        .await?;
+        let labels = self
+            .runner
+            .segment(&scan.volume, &mut |stage, fraction| {
+                // The page's callback only reports; what it returns is not used.
+                let _ = progress.call2(&JsValue::NULL, &JsValue::from_str(stage), &JsValue::from_f64(fraction));
+            })
+            .await?;
         Ok(labels.values)
     }
 }

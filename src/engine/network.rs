@@ -1,5 +1,5 @@
 //! A neural network: parsed once from ONNX bytes (or an imported graph), planned once per input
-//! shape, run many times — by tract on the CPU, or by the GPU executor (`crate::gpu`) when an
+//! shape, run many times — by tract on the CPU, or by the GPU executor (`super::gpu`) when an
 //! accelerator is attached, falling back to the CPU with a note if the GPU fails.
 
 use std::sync::Mutex;
@@ -7,10 +7,11 @@ use std::sync::Mutex;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
-use crate::gpu::executor::{GpuPlan, WeightCache};
-use crate::gpu::{Accelerator, GpuError};
-use crate::infer::streaming::Streamed;
-use crate::models::ModelError;
+use crate::engine::error::{LoadError, RunError};
+use crate::engine::gpu::executor::{GpuPlan, WeightCache};
+use crate::engine::gpu::{Accelerator, GpuError};
+use crate::engine::streaming::Streamed;
+use crate::engine::tensor::{Progress, Shaped};
 
 type Plan = TypedSimplePlan;
 
@@ -19,9 +20,6 @@ type CachedPlan = (Vec<Vec<usize>>, Arc<Plan>);
 
 /// A GPU plan with the input shapes it was made for.
 type CachedGpuPlan = (Vec<Vec<usize>>, Arc<GpuPlan>);
-
-/// Float32 values with their shape: one input or output of a network.
-pub type Shaped = (Vec<f32>, Vec<usize>);
 
 /// A parsed network with float32 inputs and outputs (segmentation networks have one input
 /// `[N, C, D, H, W]`; MedSAM's decoder has two).
@@ -42,30 +40,30 @@ pub struct Network {
 
 impl Network {
     /// Parses an ONNX file's bytes.
-    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Network, ModelError> {
+    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Network, LoadError> {
         if bytes.is_empty() {
-            return Err(ModelError::Format("the model file is empty".into()));
+            return Err(LoadError("the model file is empty".into()));
         }
         let proto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| ModelError::Format(format!("this is not an ONNX model ({e})")))?;
+            .map_err(|e| LoadError(format!("this is not an ONNX model ({e})")))?;
         Self::from_proto(&proto)
     }
 
     /// Builds a network from an ONNX graph in memory (with its streamed form when it has one).
-    pub fn from_proto(proto: &ModelProto) -> Result<Network, ModelError> {
+    pub fn from_proto(proto: &ModelProto) -> Result<Network, LoadError> {
         let mut network = Self::from_proto_unstreamed(proto)?;
         network.streamed = Streamed::from_proto(proto).map(Box::new);
         Ok(network)
     }
 
     /// Builds a network from an ONNX graph in memory, without a streamed form.
-    pub fn from_proto_unstreamed(proto: &ModelProto) -> Result<Network, ModelError> {
+    pub fn from_proto_unstreamed(proto: &ModelProto) -> Result<Network, LoadError> {
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
-            .map_err(|e| ModelError::Format(format!("the ONNX graph cannot be loaded: {e:#}")))?;
+            .map_err(|e| LoadError(format!("the ONNX graph cannot be loaded: {e:#}")))?;
         if model.inputs.is_empty() || model.outputs.is_empty() {
-            return Err(ModelError::Format(format!(
+            return Err(LoadError(format!(
                 "expected inputs and outputs, found {} and {}",
                 model.inputs.len(),
                 model.outputs.len()
@@ -83,7 +81,7 @@ impl Network {
         })
     }
 
-    /// The plane-streamed form of this network (see `infer::streaming`), if it has one.
+    /// The plane-streamed form of this network (see `engine::streaming`), if it has one.
     pub fn streamed(&self) -> Option<&Streamed> {
         self.streamed.as_deref()
     }
@@ -99,9 +97,9 @@ impl Network {
     }
 
     /// Checks the number of inputs and the first one's shape against the graph.
-    fn check_inputs(&self, shapes: &[Vec<usize>]) -> Result<(), ModelError> {
+    fn check_inputs(&self, shapes: &[Vec<usize>]) -> Result<(), RunError> {
         if shapes.len() != self.model.inputs.len() {
-            return Err(ModelError::Shape(format!(
+            return Err(RunError::Shape(format!(
                 "the model takes {} inputs, {} were given",
                 self.model.inputs.len(),
                 shapes.len()
@@ -111,17 +109,17 @@ impl Network {
     }
 
     /// Checks `shape` against the dims the graph declares for its input.
-    fn check_declared(&self, shape: &[usize]) -> Result<(), ModelError> {
+    fn check_declared(&self, shape: &[usize]) -> Result<(), RunError> {
         let Some(declared) = &self.declared_input else { return Ok(()) };
         let fits = declared.len() == shape.len() && declared.iter().zip(shape).all(|(d, s)| d.is_none_or(|d| d == *s));
         if fits {
             return Ok(());
         }
         let text: Vec<String> = declared.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
-        Err(ModelError::Shape(format!("the model takes input [{}], the scan gives {shape:?}", text.join(", "))))
+        Err(RunError::Shape(format!("the model takes input [{}], the scan gives {shape:?}", text.join(", "))))
     }
 
-    fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, ModelError> {
+    fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, RunError> {
         self.check_inputs(shapes)?;
         let mut cached = self.plan.lock().expect("plan cache lock");
         if let Some((s, plan)) = cached.as_ref() {
@@ -133,20 +131,20 @@ impl Network {
             .typed_for(shapes)?
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
+            .map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
         *cached = Some((shapes.to_vec(), plan.clone()));
         Ok(plan)
     }
 
     /// The graph with these input shapes, typed.
-    fn typed_for(&self, shapes: &[Vec<usize>]) -> Result<TypedModel, ModelError> {
+    fn typed_for(&self, shapes: &[Vec<usize>]) -> Result<TypedModel, RunError> {
         let mut model = self.model.clone();
         for (i, shape) in shapes.iter().enumerate() {
             model = model
                 .with_input_fact(i, f32::fact(shape).into())
-                .map_err(|e| ModelError::Shape(format!("input shape {shape:?}: {e:#}")))?;
+                .map_err(|e| RunError::Shape(format!("input shape {shape:?}: {e:#}")))?;
         }
-        model.into_typed().map_err(|e| ModelError::Shape(format!("input shapes {shapes:?}: {e:#}")))
+        model.into_typed().map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))
     }
 
     /// The GPU plan for these input shapes (made and cached on first use).
@@ -160,7 +158,7 @@ impl Network {
         }
         let model = self
             .typed_for(shapes)
-            .and_then(|m| m.into_decluttered().map_err(|e| ModelError::Shape(format!("{e:#}"))))
+            .and_then(|m| m.into_decluttered().map_err(|e| RunError::Shape(format!("{e:#}"))))
             .map_err(|e| GpuError::Graph(e.to_string()))?;
         let plan = Arc::new(GpuPlan::new(accelerator.gpu.clone(), model, &self.gpu_weights)?);
         if !plan.cpu_nodes.is_empty() {
@@ -178,18 +176,12 @@ impl Network {
     }
 
     /// Runs the network on `input` of the given shape; returns the first output and its shape.
-    pub async fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
-        self.run_with_progress(input, shape, &mut |_| true).await
+    pub async fn run(&self, input: Vec<f32>, shape: &[usize]) -> Result<Shaped, RunError> {
+        self.run_with_progress(input, shape, &mut |_| {}).await
     }
 
-    /// Like [`Network::run`], calling `progress(fraction of nodes evaluated)` before each node;
-    /// when it returns false the run stops with [`ModelError::Cancelled`].
-    pub async fn run_with_progress(
-        &self,
-        input: Vec<f32>,
-        shape: &[usize],
-        progress: &mut dyn FnMut(f64) -> bool,
-    ) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
+    /// Like [`Network::run`], calling `progress(fraction of nodes evaluated)` before each node.
+    pub async fn run_with_progress(&self, input: Vec<f32>, shape: &[usize], progress: Progress<'_>) -> Result<Shaped, RunError> {
         let mut outputs = self.run_all(vec![(input, shape.to_vec())], progress).await?;
         Ok(outputs.swap_remove(0))
     }
@@ -200,8 +192,8 @@ impl Network {
     pub async fn run_all(
         &self,
         inputs: Vec<Shaped>,
-        progress: &mut dyn FnMut(f64) -> bool,
-    ) -> Result<Vec<Shaped>, ModelError> {
+        progress: Progress<'_>,
+    ) -> Result<Vec<Shaped>, RunError> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
         if let Some(accelerator) = self.accelerator.as_ref().filter(|a| a.usable()) {
             self.check_inputs(&shapes)?;
@@ -211,36 +203,28 @@ impl Network {
             };
             match ran {
                 Ok(outputs) => return Ok(outputs),
-                Err(GpuError::Cancelled) => return Err(ModelError::Cancelled),
                 Err(e) => accelerator.fail(&e),
             }
         }
         let mut tensors = TVec::new();
         for (values, shape) in inputs {
             if values.len() != shape.iter().product::<usize>() {
-                return Err(ModelError::Shape(format!("{} values for shape {shape:?}", values.len())));
+                return Err(RunError::Shape(format!("{} values for shape {shape:?}", values.len())));
             }
-            let tensor = Tensor::from_shape(&shape, &values).map_err(|e| ModelError::Shape(e.to_string()))?;
+            let tensor = Tensor::from_shape(&shape, &values).map_err(|e| RunError::Shape(e.to_string()))?;
             tensors.push(tensor.into());
         }
         let plan = self.plan_for(&shapes)?;
         let total = plan.order_without_consts().len().max(1) as f64;
         let mut done = 0usize;
-        let mut cancelled = false;
         let mut state =
-            tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| ModelError::Run(format!("{e:#}")))?;
+            tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| RunError::Failed(format!("{e:#}")))?;
         let outputs = state.run_plan_with_eval(tensors, |ctx, op_state, node, inputs| {
-            if !progress(done as f64 / total) {
-                cancelled = true;
-                return Err(TractError::msg("cancelled"));
-            }
+            progress(done as f64 / total);
             done += 1;
             tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
         });
-        if cancelled {
-            return Err(ModelError::Cancelled);
-        }
-        let outputs = outputs.map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let outputs = outputs.map_err(|e| RunError::Failed(format!("{e:#}")))?;
         outputs
             .into_iter()
             .map(|out| {
@@ -248,7 +232,7 @@ impl Network {
                 let shape = out.shape().to_vec();
                 let values = out
                     .into_plain_array::<f32>()
-                    .map_err(|e| ModelError::Run(format!("output is not float32: {e}")))?
+                    .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))?
                     .into_iter()
                     .collect();
                 Ok((values, shape))

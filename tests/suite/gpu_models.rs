@@ -4,10 +4,9 @@
 //! encoder and decoder on organ boxes of example_ct. Label maps must agree on ≥ 99.9 % of
 //! voxels, MedSAM masks reach Dice ≥ 0.995 against the CPU's.
 
-mod common;
+use crate::common;
 
-use medseg::infer::pipeline::segment;
-use medseg::infer::scaling::Scaling;
+use medseg::segment::scaling::Scaling;
 use medseg::medsam::image::{Image, Window};
 use medseg::medsam::MedSam;
 use medseg::metrics::dice;
@@ -46,7 +45,7 @@ fn argmax(logits: &[f32], channels: usize) -> Vec<u16> {
 
 /// A catalog model read from the local brainchop mirror (or the repository's models/ folder).
 fn catalog_model(name: &str) -> Option<Model> {
-    let catalog = Catalog::from_json(include_str!("../models/catalog.json")).unwrap();
+    let catalog = Catalog::from_json(include_str!("../../models/catalog.json")).unwrap();
     let manifest = catalog.get(name).unwrap().clone();
     let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(name);
     let dir = if local.join(&manifest.files[0].path).exists() {
@@ -82,7 +81,7 @@ fn brain_block(model: &Model, norm: &Volume) -> Vec<f32> {
 fn meshnets_label_a_real_brain_block_as_the_cpu_does() {
     let Some(norm) = read("data/brain/norm.nii.gz") else { return };
     let Some(accelerator) = common::accelerator() else { return };
-    let catalog = Catalog::from_json(include_str!("../models/catalog.json")).unwrap();
+    let catalog = Catalog::from_json(include_str!("../../models/catalog.json")).unwrap();
     let names: Vec<String> = catalog
         .models
         .iter()
@@ -109,7 +108,7 @@ fn meshnets_label_a_real_brain_block_as_the_cpu_does() {
                     labels.extend(argmax(plane, c));
                     Ok(())
                 },
-                &mut |_| true,
+                &mut |_| {},
             ))
             .unwrap();
             agreement(&argmax(&cpu, channels), &labels)
@@ -130,9 +129,9 @@ fn deepbet_extracts_the_same_brain_on_the_gpu() {
     let Some(scan) = read("data/brain/t1_crop.nii.gz") else { return };
     let Some(accelerator) = common::accelerator() else { return };
     let mut model = catalog_model("deepbet").unwrap();
-    let cpu = block_on(segment(&scan, &model, &mut |_, _| true)).unwrap();
+    let cpu = block_on(segment(&scan, &model, &mut |_, _| {})).unwrap();
     model.use_accelerator(Some(accelerator.clone()));
-    let gpu = block_on(segment(&scan, &model, &mut |_, _| true)).unwrap();
+    let gpu = block_on(segment(&scan, &model, &mut |_, _| {})).unwrap();
     let agree = agreement(&cpu.values, &gpu.values);
     let ml = |labels: &LabelMap| scan.volume_ml(labels.values.iter().filter(|v| **v == 1).count() as u64);
     eprintln!("deepbet: GPU mask agrees with the CPU on {agree:.7} of voxels ({:.2} vs {:.2} mL)", ml(&gpu), ml(&cpu));
@@ -142,7 +141,7 @@ fn deepbet_extracts_the_same_brain_on_the_gpu() {
 
 fn litemedsam() -> MedSam {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/litemedsam");
-    let manifest = MedSam::manifest(&std::fs::read_to_string(dir.join("medsam.json")).unwrap()).unwrap();
+    let manifest = MedSamManifest::from_json(&std::fs::read_to_string(dir.join("medsam.json")).unwrap()).unwrap();
     let read = |p: &str| std::fs::read(dir.join(p)).unwrap();
     MedSam::load(&manifest, &read(&manifest.encoder.path), &read(&manifest.decoder.path)).unwrap()
 }
@@ -216,7 +215,7 @@ fn a_lost_device_sends_the_run_back_to_the_cpu_with_a_note() {
 #[test]
 fn auto_leaves_a_software_adapter_alone_and_takes_a_hardware_one() {
     let Some(accelerator) = common::accelerator() else { return };
-    let (auto, why) = block_on(medseg::gpu::Accelerator::choose(medseg::gpu::Backend::Auto)).unwrap();
+    let (auto, why) = block_on(medseg::engine::gpu::Accelerator::choose(medseg::engine::gpu::Backend::Auto)).unwrap();
     eprintln!("auto: {why}");
     if accelerator.gpu.software {
         assert!(auto.is_none(), "Auto took the software adapter {}", accelerator.gpu.description);

@@ -1,6 +1,6 @@
 //! Label maps written by medseg read back with identical voxels and geometry.
 
-mod common;
+use crate::common;
 
 use medseg::labels::{Label, LabelMap, LabelTable};
 use medseg::volume::{read_nifti, ReadLimits, VoxelData};
@@ -53,7 +53,7 @@ fn counts_and_volumes_in_ml() {
     let total: u64 = counts.iter().map(|c| c.1).sum();
     let nonzero = map.values.iter().filter(|&&v| v != 0).count() as u64;
     assert_eq!(total, nonzero);
-    let reference: serde_json::Value = serde_json::from_str(include_str!("reference/nibabel.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(include_str!("../reference/nibabel.json")).unwrap();
     let expected = reference["cases"]["ct/example_seg_fast_force_split.nii.gz"]["label_counts"].as_object().unwrap();
     assert_eq!(counts.len(), expected.len(), "number of labels present");
     for (value, count) in &counts {

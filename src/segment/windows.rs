@@ -4,48 +4,47 @@
 //!
 //! Blocks are in network order: `[D, H, W]`, W fastest. Outputs are `[C, D, H, W]`.
 
-use crate::infer::engine::Network;
-use crate::models::manifest::{Decision, Pipeline};
-use crate::models::ModelError;
-use crate::postprocess::decide;
+use super::plan::Feed;
+use crate::engine::error::RunError;
+use crate::engine::network::Network;
+use crate::engine::tensor::Progress;
+use crate::models::manifest::Decision;
+use crate::postprocess::argmax;
 use crate::volume::in_plane_axes;
 
-/// Runs `network` over `block` (shape `dhw`) as `pipeline` says; returns (logits, channels).
+/// Runs `network` over `block` (shape `dhw`) as `feed` says; returns (logits, channels).
 pub async fn run_block(
     network: &Network,
-    pipeline: &Pipeline,
+    feed: &Feed,
     block: Vec<f32>,
     dhw: [usize; 3],
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<(Vec<f32>, usize), ModelError> {
-    match *pipeline {
-        Pipeline::Volume => {
+    progress: Progress<'_>,
+) -> Result<(Vec<f32>, usize), RunError> {
+    match *feed {
+        Feed::Whole => {
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
             let (out, out_shape) = network.run_with_progress(block, &shape, progress).await?;
             expect_shape(&out_shape, &[1, 0, dhw[0], dhw[1], dhw[2]], &shape)?;
             Ok((out, out_shape[1]))
         }
-        Pipeline::Patches3d { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress).await,
-        Pipeline::Slices2d { axis, batch } => slices(network, &block, dhw, axis, batch.max(1), progress).await,
-        Pipeline::LocateThenSegment { .. } => {
-            Err(ModelError::Format("a locate-then-segment model runs through `infer::located`".into()))
-        }
+        Feed::Patches { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress).await,
+        Feed::Slices { axis, batch } => slices(network, &block, dhw, axis, batch, progress).await,
     }
 }
 
-/// Runs `network` over `block` as `pipeline` says and decides labels (network order). A
-/// `volume` run of a network that streams (see `infer::streaming`) goes plane by plane and
-/// never holds whole activations or outputs.
+/// Runs `network` over `block` as `feed` says and decides labels (network order). A whole-block
+/// run of a network that streams (see `engine::streaming`) goes plane by plane and never holds
+/// whole activations or outputs.
 pub async fn run_block_labels(
     network: &Network,
-    pipeline: &Pipeline,
+    feed: &Feed,
     block: Vec<f32>,
     dhw: [usize; 3],
     decision: &Decision,
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<Vec<u16>, ModelError> {
-    match (pipeline, network.streamed()) {
-        (Pipeline::Volume, Some(streamed)) => {
+    progress: Progress<'_>,
+) -> Result<Vec<u16>, RunError> {
+    match (feed, network.streamed()) {
+        (Feed::Whole, Some(streamed)) => {
             let mut labels = Vec::with_capacity(block.len());
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
             streamed
@@ -62,19 +61,35 @@ pub async fn run_block_labels(
             Ok(labels)
         }
         _ => {
-            let (output, channels) = run_block(network, pipeline, block, dhw, progress).await?;
+            let (output, channels) = run_block(network, feed, block, dhw, progress).await?;
             decide(&output, channels, decision)
         }
     }
 }
 
+/// Labels from network outputs `[C, N]` as `decision` says.
+pub fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Vec<u16>, RunError> {
+    match *decision {
+        Decision::Argmax => Ok(argmax(output, channels)),
+        Decision::Threshold { channel, threshold } => {
+            if channel >= channels {
+                return Err(RunError::Shape(format!(
+                    "the manifest thresholds channel {channel}, the model outputs {channels}"
+                )));
+            }
+            let n = output.len() / channels;
+            Ok(output[channel * n..(channel + 1) * n].iter().map(|&v| u16::from(v > threshold)).collect())
+        }
+    }
+}
+
 /// Checks an output shape against `want` (0 = any size there).
-fn expect_shape(got: &[usize], want: &[usize], input: &[usize]) -> Result<(), ModelError> {
+fn expect_shape(got: &[usize], want: &[usize], input: &[usize]) -> Result<(), RunError> {
     let fits = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| *w == 0 || g == w);
     if fits {
         Ok(())
     } else {
-        Err(ModelError::Shape(format!("the model returned shape {got:?} for input {input:?}")))
+        Err(RunError::Shape(format!("the model returned shape {got:?} for input {input:?}")))
     }
 }
 
@@ -116,8 +131,8 @@ async fn patches(
     dhw: [usize; 3],
     patch: [usize; 3],
     overlap: f64,
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<(Vec<f32>, usize), ModelError> {
+    progress: Progress<'_>,
+) -> Result<(Vec<f32>, usize), RunError> {
     // A block smaller than the patch is zero-padded to it (and cropped back at the end).
     let padded: [usize; 3] = std::array::from_fn(|a| dhw[a].max(patch[a]));
     let weights = gaussian(patch);
@@ -190,11 +205,8 @@ async fn slices(
     dhw: [usize; 3],
     axis: usize,
     batch: usize,
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<(Vec<f32>, usize), ModelError> {
-    if axis > 2 {
-        return Err(ModelError::Format(format!("slices2d: axis {axis} must be 0 (D), 1 (H) or 2 (W)")));
-    }
+    progress: Progress<'_>,
+) -> Result<(Vec<f32>, usize), RunError> {
     let strides = [dhw[1] * dhw[2], dhw[2], 1];
     let (a, b) = in_plane_axes(axis);
     let (rows, cols) = (dhw[a], dhw[b]);
@@ -240,7 +252,7 @@ async fn slices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::onnx_graph::{float_value, model};
+    use crate::engine::onnx_graph::{float_value, model};
     use pollster::block_on;
     use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, *};
 
@@ -301,21 +313,20 @@ mod tests {
         let net = pointwise(3);
         let dhw = [13, 17, 20];
         let data = block(dhw);
-        let (whole, c) = block_on(run_block(&net, &Pipeline::Volume, data.clone(), dhw, &mut |_| true)).unwrap();
+        let (whole, c) = block_on(run_block(&net, &Feed::Whole, data.clone(), dhw, &mut |_| {})).unwrap();
         assert_eq!(c, 2);
         assert!(close(&whole, &expected(&data)));
-        let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
+        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5 };
         let mut calls = 0;
         let (tiled, _) = block_on(run_block(&net, &patched, data.clone(), dhw, &mut |_| {
             calls += 1;
-            true
         }))
         .unwrap();
         assert!(close(&tiled, &whole), "blended patches differ from the one-shot result");
         assert!(calls > 8, "progress is reported per patch");
         // A block smaller than the patch is padded and cropped back.
         let small = [3, 4, 5];
-        let (out, _) = block_on(run_block(&net, &patched, block(small), small, &mut |_| true)).unwrap();
+        let (out, _) = block_on(run_block(&net, &patched, block(small), small, &mut |_| {})).unwrap();
         assert!(close(&out, &expected(&block(small))));
     }
 
@@ -325,19 +336,21 @@ mod tests {
         let dhw = [7, 9, 11];
         let data = block(dhw);
         for axis in 0..3 {
-            let slices = Pipeline::Slices2d { axis, batch: 3 };
-            let (out, c) = block_on(run_block(&net, &slices, data.clone(), dhw, &mut |_| true)).unwrap();
+            let slices = Feed::Slices { axis, batch: 3 };
+            let (out, c) = block_on(run_block(&net, &slices, data.clone(), dhw, &mut |_| {})).unwrap();
             assert_eq!(c, 2);
             assert!(close(&out, &expected(&data)), "axis {axis}");
         }
     }
 
     #[test]
-    fn cancelling_inside_patches_stops() {
+    fn progress_over_patches_rises_from_zero_below_one() {
         let net = pointwise(3);
         let dhw = [16, 16, 16];
-        let patched = Pipeline::Patches3d { patch: [8, 8, 8], overlap: 0.5 };
-        let result = block_on(run_block(&net, &patched, block(dhw), dhw, &mut |f| f < 0.3));
-        assert!(matches!(result, Err(ModelError::Cancelled)));
+        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5 };
+        let mut reported = Vec::new();
+        block_on(run_block(&net, &patched, block(dhw), dhw, &mut |f| reported.push(f))).unwrap();
+        assert_eq!(reported.first(), Some(&0.0));
+        assert!(reported.windows(2).all(|w| w[0] <= w[1]) && reported.iter().all(|&f| f < 1.0), "{reported:?}");
     }
 }

@@ -17,10 +17,11 @@ use tract_onnx::pb::{attribute_proto::AttributeType, AttributeProto, GraphProto,
 
 use std::sync::Arc;
 
-use crate::gpu::Accelerator;
-use crate::infer::engine::Network;
-use crate::models::onnx_graph::float_value;
-use crate::models::ModelError;
+use crate::engine::error::RunError;
+use crate::engine::gpu::Accelerator;
+use crate::engine::network::Network;
+use crate::engine::onnx_graph::float_value;
+use crate::engine::tensor::Progress;
 
 /// Operations computed voxel by voxel (channels may mix, space may not).
 const PER_VOXEL: &[&str] = &[
@@ -42,7 +43,7 @@ const PER_VOXEL: &[&str] = &[
 ];
 
 /// Receives each output plane (`[C_out][H][W]`) in order, with its channel count.
-pub type PlaneSink<'a> = &'a mut dyn FnMut(&[f32], usize) -> Result<(), ModelError>;
+pub type PlaneSink<'a> = &'a mut dyn FnMut(&[f32], usize) -> Result<(), RunError>;
 
 /// Planes along D computed per stage run.
 const CHUNK: usize = 4;
@@ -153,11 +154,11 @@ impl Streamed {
         input: &[f32],
         shape: [usize; 5],
         emit: PlaneSink<'_>,
-        progress: &mut dyn FnMut(f64) -> bool,
-    ) -> Result<(), ModelError> {
+        progress: Progress<'_>,
+    ) -> Result<(), RunError> {
         let [n, _, depth, _, _] = shape;
         if n != 1 || input.len() != shape.iter().product::<usize>() {
-            return Err(ModelError::Shape(format!("{} values for a streamed input of shape {shape:?}", input.len())));
+            return Err(RunError::Shape(format!("{} values for a streamed input of shape {shape:?}", input.len())));
         }
         let mut run = Run {
             streamed: self,
@@ -182,20 +183,18 @@ struct Run<'a> {
     runs: usize,
     total_runs: f64,
     emit: PlaneSink<'a>,
-    progress: &'a mut dyn FnMut(f64) -> bool,
+    progress: Progress<'a>,
 }
 
 impl Run<'_> {
     /// Computes stage `l`'s output planes up to `upto` (exclusive).
-    async fn ensure(&mut self, l: usize, upto: usize) -> Result<(), ModelError> {
+    async fn ensure(&mut self, l: usize, upto: usize) -> Result<(), RunError> {
         let [_, in_channels, depth, h, w] = self.shape;
         let plane = h * w;
         let stage = &self.streamed.stages[l];
         let halo = stage.halo;
         while self.states[l].done < upto {
-            if !(self.progress)(self.runs as f64 / self.total_runs) {
-                return Err(ModelError::Cancelled);
-            }
+            (self.progress)(self.runs as f64 / self.total_runs);
             let start = self.states[l].done;
             if l > 0 {
                 // Boxed: an async fn that calls itself needs the indirection.
@@ -227,7 +226,7 @@ impl Run<'_> {
             }
             let (out, out_shape) = stage.network.run(block, &[1, channels, span, h, w]).await?;
             if out_shape.len() != 5 || out_shape[2] != CHUNK || out_shape[3] != h || out_shape[4] != w {
-                return Err(ModelError::Shape(format!("a streamed stage returned {out_shape:?} for {CHUNK} planes")));
+                return Err(RunError::Shape(format!("a streamed stage returned {out_shape:?} for {CHUNK} planes")));
             }
             self.runs += 1;
             let out_channels = out_shape[1];
@@ -368,7 +367,7 @@ fn sub_model(proto: &ModelProto, graph: &GraphProto, input: &str, output: &str, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::onnx_graph::model;
+    use crate::engine::onnx_graph::model;
     use pollster::block_on;
     use tract_onnx::pb::{tensor_proto::DataType, TensorProto};
 
@@ -459,7 +458,7 @@ mod tests {
                     planes.push(p.to_vec());
                     Ok(())
                 },
-                &mut |_| true,
+                &mut |_| {},
             ))
             .unwrap();
             assert_eq!(planes.len(), depth);
@@ -498,10 +497,14 @@ mod tests {
     }
 
     #[test]
-    fn cancelling_stops_a_streamed_run() {
+    fn progress_rises_once_per_stage_run() {
         let streamed = Streamed::from_proto(&chain()).unwrap();
         let shape = [1, 1, 16, 4, 4];
-        let result = block_on(streamed.run(&vec![0.5; 256], shape, &mut |_, _| Ok(()), &mut |f| f < 0.5));
-        assert!(matches!(result, Err(ModelError::Cancelled)));
+        let mut reported = Vec::new();
+        block_on(streamed.run(&vec![0.5; 256], shape, &mut |_, _| Ok(()), &mut |f| reported.push(f))).unwrap();
+        let runs = streamed.stages.len() * 16usize.div_ceil(CHUNK);
+        assert_eq!(reported.len(), runs);
+        assert_eq!(reported[0], 0.0);
+        assert!(reported.windows(2).all(|w| w[0] < w[1]) && reported[runs - 1] < 1.0, "{reported:?}");
     }
 }

@@ -1,0 +1,15 @@
+//! The engine: networks parsed from ONNX and run by tract on the CPU or by the GPU executor.
+//! It knows tensors and graphs, nothing of scans, manifests or label maps.
+//!
+//! - [`network`]: a parsed network, planned once per input shape, run many times.
+//! - [`streaming`]: chains of convolutions run a few planes at a time (brainchop's MeshNets).
+//! - [`gpu`]: the wgpu device, WGSL kernels and the graph executor with CPU fallback.
+//! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
+//! - [`error`], [`tensor`]: what the layers above see of the engine.
+
+pub mod error;
+pub mod gpu;
+pub mod network;
+pub mod onnx_graph;
+pub mod streaming;
+pub mod tensor;

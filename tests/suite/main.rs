@@ -1,0 +1,16 @@
+//! medseg's integration tests, one binary (tract and wgpu are linked once). Two tests stay
+//! separate: `bounded_memory.rs` installs its own global allocator, and `wasm_node.rs` runs on
+//! the wasm32 target.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod brain_models;
+mod deepbet;
+mod gpu_models;
+mod label_roundtrip;
+mod layers;
+mod medsam;
+mod meshnet_parity;
+mod nibabel_reference;
