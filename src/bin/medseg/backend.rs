@@ -2,27 +2,40 @@
 
 use std::sync::Arc;
 
-use medseg::gpu::{Accelerator, Backend};
+use medseg::{Accelerator, Backend};
 
-/// Removes `--backend NAME` from `args`; Auto when absent.
-pub fn take_backend(args: &[String]) -> Result<(Backend, Vec<String>), String> {
-    let mut backend = Backend::Auto;
-    let mut rest = Vec::with_capacity(args.len());
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--backend" {
-            let name = it.next().ok_or("--backend needs a value: auto, gpu or cpu")?;
-            backend = name.parse().map_err(|e| format!("--backend: {e}"))?;
-        } else {
-            rest.push(arg.clone());
+/// The `--backend` option, shared by the commands that run networks.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct BackendArg {
+    /// Where networks run
+    #[arg(long, value_enum, default_value_t = Choice::Auto, ignore_case = true)]
+    pub backend: Choice,
+}
+
+/// The values of `--backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// The GPU if present and its self-check passes, else the CPU
+    Auto,
+    /// The GPU; an error when there is none or it fails its self-check
+    Gpu,
+    /// The CPU (tract)
+    Cpu,
+}
+
+impl From<Choice> for Backend {
+    fn from(choice: Choice) -> Backend {
+        match choice {
+            Choice::Auto => Backend::Auto,
+            Choice::Gpu => Backend::Gpu,
+            Choice::Cpu => Backend::Cpu,
         }
     }
-    Ok((backend, rest))
 }
 
 /// Applies `backend` and says on stderr which one runs and why.
-pub async fn open(backend: Backend) -> Result<Option<Arc<Accelerator>>, String> {
-    let (accelerator, what) = Accelerator::choose(backend).await.map_err(|e| e.to_string())?;
+pub async fn open(backend: BackendArg) -> Result<Option<Arc<Accelerator>>, String> {
+    let (accelerator, what) = Accelerator::choose(backend.backend.into()).await.map_err(|e| e.to_string())?;
     eprintln!("backend: {what}");
     Ok(accelerator)
 }

@@ -6,40 +6,39 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use medseg::gpu::{Accelerator, Backend};
-use medseg::infer::pipeline::segment;
-
 use medseg::medsam::image::{Image, Window};
-use medseg::volume::{read_nifti, ReadLimits};
+use medseg::{read_nifti, Accelerator, ReadLimits, Segmenter};
 
-/// Runs the decode benchmark on each file (or the MedSAM one with `--medsam`).
-pub async fn run(args: &[String]) -> Result<(), String> {
-    let mut runs = 7usize;
-    let mut files = Vec::new();
-    let mut medsam = false;
-    let mut model = None;
-    let (backend, args) = crate::backend::take_backend(args)?;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--runs" {
-            let n = it.next().ok_or("--runs needs a number")?;
-            runs = n.parse().map_err(|_| format!("--runs expects a positive number, got {n:?}"))?;
-        } else if arg == "--medsam" {
-            medsam = true;
-        } else if arg == "--model" {
-            model = Some(it.next().ok_or("--model needs a name")?.clone());
-        } else {
-            files.push(arg);
-        }
+use crate::backend::{self, BackendArg};
+
+/// Arguments of `medseg bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs per file (the median is reported)
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// MedSAM's encoder and decoder on the middle axial slice of each scan
+    #[arg(long, conflicts_with = "model")]
+    medsam: bool,
+    /// A segmentation model (catalog name or manifest path): seconds per stage, peak memory
+    #[arg(long, value_name = "NAME|MANIFEST")]
+    model: Option<String>,
+    #[command(flatten)]
+    backend: BackendArg,
+    /// Scans (.nii, .nii.gz; .hdr/.img too with --medsam or --model)
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+}
+
+/// Runs the decode benchmark on each file (or the MedSAM or model one).
+pub async fn run(args: &Args) -> Result<(), String> {
+    let runs = args.runs as usize;
+    let files: Vec<&String> = args.files.iter().collect();
+    if args.medsam {
+        return medsam_bench(&files, runs, args.backend).await;
     }
-    if files.is_empty() || runs == 0 {
-        return Err("usage: medseg bench [--runs N] [--medsam | --model NAME] [--backend auto|gpu|cpu] FILE...".into());
-    }
-    if medsam {
-        return medsam_bench(&files, runs, backend).await;
-    }
-    if let Some(model) = model {
-        return model_bench(&model, &files, runs, backend).await;
+    if let Some(model) = &args.model {
+        return model_bench(model, &files, runs, args.backend).await;
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -73,13 +72,13 @@ pub async fn run(args: &[String]) -> Result<(), String> {
 
 /// MedSAM on the middle axial slice of each scan (CT soft-tissue window): encoder and decoder
 /// (a centred box of half the slice) medians.
-async fn medsam_bench(files: &[&String], runs: usize, backend: Backend) -> Result<(), String> {
+async fn medsam_bench(files: &[&String], runs: usize, backend: BackendArg) -> Result<(), String> {
     let mut model = crate::medsam::load()?;
-    let accelerator = crate::backend::open(backend).await?;
+    let accelerator = backend::open(backend).await?;
     model.use_accelerator(accelerator.clone());
     println!("{:<40} {:>12} {:>12} {:>12} {:>12}", "file", "encoder ms", "decoder ms", "peak RSS MB", "peak GPU MB");
     for path in files {
-        let scan = crate::open_scan(path)?;
+        let scan = crate::scan::open_scan(path)?;
         let index = scan.shape3()[2] / 2;
         let image = Image::slice_of(&scan, 2, index).ok_or("the scan has no axial slice")?;
         let unit = image.to_unit(Window::Range { lo: -160.0, hi: 240.0 });
@@ -104,30 +103,30 @@ async fn medsam_bench(files: &[&String], runs: usize, backend: Backend) -> Resul
             peak_gpu_mb(&accelerator)
         );
     }
-    crate::backend::report(&accelerator);
+    backend::report(&accelerator);
     Ok(())
 }
 
 /// A catalog model on each scan: median seconds per pipeline stage and in all, peak memory.
-async fn model_bench(name: &str, files: &[&String], runs: usize, backend: Backend) -> Result<(), String> {
-    let mut model = crate::models::load_model(name)?;
-    let accelerator = crate::backend::open(backend).await?;
-    model.use_accelerator(accelerator.clone());
+async fn model_bench(name: &str, files: &[&String], runs: usize, backend: BackendArg) -> Result<(), String> {
+    let mut segmenter = Segmenter::new(crate::models::load_model(name)?).map_err(|e| e.to_string())?;
+    let accelerator = backend::open(backend).await?;
+    segmenter.use_accelerator(accelerator.clone());
     for path in files {
-        let scan = crate::open_scan(path)?;
+        let scan = crate::scan::open_scan(path)?;
         let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
         let mut totals = Vec::new();
         for _ in 0..runs {
             let mut marks: Vec<(String, Instant)> = Vec::new();
             let started = Instant::now();
-            let labels = segment(&scan, &model, &mut |stage, _| {
-                if marks.last().is_none_or(|(s, _)| s != stage) {
-                    marks.push((stage.to_string(), Instant::now()));
-                }
-                true
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            let labels = segmenter
+                .segment(&scan, &mut |stage, _| {
+                    if marks.last().is_none_or(|(s, _)| s != stage) {
+                        marks.push((stage.to_string(), Instant::now()));
+                    }
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             let ended = Instant::now();
             std::hint::black_box(labels);
             totals.push((ended - started).as_secs_f64());
@@ -150,7 +149,7 @@ async fn model_bench(name: &str, files: &[&String], runs: usize, backend: Backen
             peak_gpu_mb(&accelerator)
         );
     }
-    crate::backend::report(&accelerator);
+    backend::report(&accelerator);
     Ok(())
 }
 

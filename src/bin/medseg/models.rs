@@ -1,17 +1,48 @@
-//! `medseg segment`, `medseg eval` and `medseg models`: running catalog models on scans and
-//! scoring label maps.
+//! `medseg models [list | fetch [--from DIR] [NAME...]]`, and finding a model by name for the
+//! commands that run one. Catalog entries are checked before any path is built from them: a
+//! model's name and file paths must be plain relative names that stay inside its folder.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use medseg::infer::pipeline::segment;
-use medseg::metrics::{dice, hausdorff95};
+use indicatif::ProgressBar;
 use medseg::models::catalog::Catalog;
 use medseg::models::manifest::{sha256_hex, Manifest};
-use medseg::models::Model;
-use medseg::volume::resample::Grid;
+use medseg::Model;
 
-use crate::open_scan;
+/// Arguments of `medseg models`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// The catalog, and which models are here (the default)
+    List,
+    /// Fetch models into the models folder: from brainchop at the pinned commit, or copied from
+    /// a local mirror; every file is checked against its pinned SHA-256 before it is written.
+    /// Models already here (verified) are left as they are
+    Fetch(FetchArgs),
+}
+
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// Copy from a mirror folder laid out as DIR/MODEL/FILE instead of downloading
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// The models to fetch (default: every model of the catalog)
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+}
+
+/// Runs `medseg models`.
+pub fn run(args: &Args) -> Result<(), String> {
+    match &args.command {
+        None | Some(Command::List) => list(),
+        Some(Command::Fetch(fetch)) => fetch_command(fetch),
+    }
+}
 
 /// The models folder: `$MEDSEG_MODELS`, else `models/` here, else the source checkout's.
 fn models_dir() -> PathBuf {
@@ -31,19 +62,55 @@ fn catalog() -> Result<Catalog, String> {
     Catalog::from_json(&text).map_err(|e| e.to_string())
 }
 
+/// Whether `path` names something inside the folder it is joined to: relative, made of plain
+/// names only (no root, no `..`, no `.`, no drive, no backslash).
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty() && !path.contains('\\') && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Refuses a manifest whose name or files could not be used safely: no file, a name that is
+/// not one plain folder name, or a file path that would leave the model's folder.
+fn check_manifest(manifest: &Manifest) -> Result<(), String> {
+    let name = &manifest.name;
+    if !is_plain_relative(name) || Path::new(name).components().count() != 1 {
+        return Err(format!("model name {name:?} is not a plain folder name"));
+    }
+    if manifest.files.is_empty() {
+        return Err(format!("model {name:?}: \"files\" lists no file"));
+    }
+    for file in &manifest.files {
+        if !is_plain_relative(&file.path) {
+            return Err(format!(
+                "model {name:?}: file path {:?} is not a plain relative path inside the model's folder \
+                 (absolute paths and \"..\" are refused)",
+                file.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether every file of a (checked) manifest is in `dir`.
+fn all_present(manifest: &Manifest, dir: &Path) -> bool {
+    manifest.files.iter().all(|f| dir.join(&f.path).exists())
+}
+
 /// A model by catalog name, or by the path of a manifest `.json` whose files lie beside it.
-pub(crate) fn load_model(spec: &str) -> Result<Model, String> {
+pub fn load_model(spec: &str) -> Result<Model, String> {
     let (manifest, dir) = if spec.ends_with(".json") && Path::new(spec).exists() {
         let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read {spec}: {e}"))?;
         let dir = Path::new(spec).parent().unwrap_or(Path::new(".")).to_path_buf();
-        (Manifest::from_json(&text).map_err(|e| e.to_string())?, dir)
+        let manifest = Manifest::from_json(&text).map_err(|e| e.to_string())?;
+        check_manifest(&manifest).map_err(|e| format!("{spec}: {e}"))?;
+        (manifest, dir)
     } else {
         let manifest = catalog()?.get(spec).map_err(|e| e.to_string())?.clone();
+        check_manifest(&manifest)?;
         let dir = models_dir().join(&manifest.name);
-        if !dir.join(&manifest.files[0].path).exists() {
+        if let Some(missing) = manifest.files.iter().map(|f| dir.join(&f.path)).find(|p| !p.exists()) {
             return Err(format!(
                 "model {spec} is not available locally ({} missing): run `medseg models fetch {spec}`",
-                dir.join(&manifest.files[0].path).display()
+                missing.display()
             ));
         }
         (manifest, dir)
@@ -51,170 +118,79 @@ pub(crate) fn load_model(spec: &str) -> Result<Model, String> {
     Model::load(manifest, &mut |p| std::fs::read(dir.join(p)).map_err(|e| e.to_string())).map_err(|e| e.to_string())
 }
 
-/// `medseg segment --model NAME|MANIFEST SCAN -o OUT.nii.gz`
-pub async fn segment_command(args: &[String]) -> Result<(), String> {
-    let (backend, args) = crate::backend::take_backend(args)?;
-    let (mut model, mut output, mut scan) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--model" | "-m" => model = it.next().cloned(),
-            "-o" | "--output" => output = it.next().cloned(),
-            other => scan = Some(other.to_string()),
-        }
-    }
-    let usage = "usage: medseg segment --model NAME|MANIFEST.json SCAN -o OUT.nii.gz [--backend auto|gpu|cpu]";
-    let (Some(model), Some(output), Some(scan)) = (model, output, scan) else { return Err(usage.into()) };
-    let volume = open_scan(&scan)?;
-    let mut model = load_model(&model)?;
-    let accelerator = crate::backend::open(backend).await?;
-    model.use_accelerator(accelerator.clone());
-    let started = std::time::Instant::now();
-    let mut last = String::new();
-    let mut stages: Vec<(String, std::time::Instant)> = Vec::new();
-    let labels = segment(&volume, &model, &mut |stage, fraction| {
-        if stages.last().is_none_or(|(s, _)| s != stage) {
-            stages.push((stage.to_string(), std::time::Instant::now()));
-        }
-        let line = format!("{stage} {:>3.0}%", fraction * 100.0);
-        if line != last {
-            eprint!("\r{line:<40}");
-            let _ = std::io::stderr().flush();
-            last = line;
-        }
-        true
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let timings: Vec<String> =
-        stages.windows(2).map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64())).collect();
-    eprintln!("\r{:<40}", format!("done in {:.1} s ({})", started.elapsed().as_secs_f64(), timings.join(", ")));
-    crate::backend::report(&accelerator);
-    std::fs::write(&output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
-    let sidecar = sidecar_path(&output);
-    std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;
-    println!("wrote {output} and {}", sidecar.display());
-    for (value, count) in labels.counts() {
-        let name = labels.table.labels.iter().find(|l| l.value == value).map_or("", |l| l.name.as_str());
-        println!("{value:>5} {name:<32} {count:>10} voxels {:>10.2} mL", volume.volume_ml(count));
-    }
-    Ok(())
-}
-
-/// `OUT.nii.gz` → `OUT.json`.
-fn sidecar_path(output: &str) -> PathBuf {
-    let stem = output.strip_suffix(".nii.gz").or_else(|| output.strip_suffix(".nii")).unwrap_or(output);
-    PathBuf::from(format!("{stem}.json"))
-}
-
-/// `medseg eval PRED GT [--map FILE]`: Dice, HD95 (mm) and volumes (mL) per label.
-/// `--map` is JSON `{"gt value": pred value, …}`; ground-truth values not in it become 0.
-pub fn eval_command(args: &[String]) -> Result<(), String> {
-    let mut map_file = None;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--map" {
-            map_file = it.next().cloned();
-        } else {
-            files.push(arg.clone());
-        }
-    }
-    let [pred_path, gt_path] = files.as_slice() else { return Err("usage: medseg eval PRED GT [--map FILE]".into()) };
-    let (pred, gt) = (open_scan(pred_path)?, open_scan(gt_path)?);
-    if pred.shape3() != gt.shape3() {
-        return Err(format!("the label maps have different grids: {:?} vs {:?}", pred.shape3(), gt.shape3()));
-    }
-    let as_labels =
-        |v: &medseg::Volume| medseg::LabelMap::from_volume(v, 0).map(|m| m.values).map_err(|e| e.to_string());
-    let pred_values = as_labels(&pred)?;
-    let mut gt_values = as_labels(&gt)?;
-    if let Some(path) = map_file {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        let map: std::collections::HashMap<String, u16> = serde_json::from_str(&text)
-            .map_err(|e| format!("{path}: expected {{\"gt value\": pred value, …}}: {e}"))?;
-        let mut lut = vec![0u16; 65536];
-        for (k, v) in map {
-            let k: u16 = k.parse().map_err(|_| format!("{path}: key {k:?} is not a label value"))?;
-            lut[usize::from(k)] = v;
-        }
-        gt_values.iter_mut().for_each(|v| *v = lut[usize::from(*v)]);
-    }
-    let grid = Grid::of(&gt);
-    let mut values: Vec<u16> = pred_values.iter().chain(&gt_values).copied().filter(|&v| v != 0).collect();
-    values.sort_unstable();
-    values.dedup();
-    println!("{:>6} {:>8} {:>10} {:>12} {:>12}", "label", "Dice", "HD95 mm", "pred mL", "truth mL");
-    let mut sum = 0.0;
-    for &label in &values {
-        let d = dice(&pred_values, &gt_values, label);
-        sum += d;
-        let hd = hausdorff95(&pred_values, &gt_values, label, &grid).map_or("—".to_string(), |h| format!("{h:.2}"));
-        let count = |v: &[u16]| v.iter().filter(|&&x| x == label).count() as u64;
-        println!(
-            "{label:>6} {d:>8.4} {hd:>10} {:>12.2} {:>12.2}",
-            pred.volume_ml(count(&pred_values)),
-            gt.volume_ml(count(&gt_values))
-        );
-    }
-    if !values.is_empty() {
-        println!("mean Dice over {} labels: {:.4}", values.len(), sum / values.len() as f64);
-    }
-    Ok(())
-}
-
-/// `medseg models [list | fetch [--from DIR] [NAME...]]`
-pub fn models_command(args: &[String]) -> Result<(), String> {
+/// `medseg models list`: one line per model; an entry that cannot be used is listed as
+/// `invalid`, explained on stderr, and makes the exit status 1.
+fn list() -> Result<(), String> {
     let catalog = catalog()?;
-    match args.first().map(String::as_str) {
-        None | Some("list") => {
-            for m in &catalog.models {
-                let present = models_dir().join(&m.name).join(&m.files[0].path).exists();
-                let size: u64 = m.files.iter().map(|f| f.bytes).sum();
-                println!(
-                    "{:<18} {:<8} {:>7.1} MB  {}  [{}]",
-                    m.name,
-                    if present { "local" } else { "fetch" },
-                    size as f64 / 1e6,
-                    m.title,
-                    m.licence
-                );
+    let mut invalid = Vec::new();
+    for m in &catalog.models {
+        let status = match check_manifest(m) {
+            Ok(()) if all_present(m, &models_dir().join(&m.name)) => "local",
+            Ok(()) => "fetch",
+            Err(e) => {
+                invalid.push(e);
+                "invalid"
             }
-            Ok(())
-        }
-        Some("fetch") => {
-            let mut from = None;
-            let mut names = Vec::new();
-            let mut it = args[1..].iter();
-            while let Some(a) = it.next() {
-                if a == "--from" {
-                    from = Some(PathBuf::from(it.next().ok_or("--from needs a folder")?));
-                } else {
-                    names.push(a.clone());
-                }
+        };
+        let size: u64 = m.files.iter().map(|f| f.bytes).sum();
+        println!("{:<18} {:<8} {:>7.1} MB  {}  [{}]", m.name, status, size as f64 / 1e6, m.title, m.licence);
+    }
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", models_dir().join("catalog.json").display(), invalid.join("; ")))
+    }
+}
+
+/// `medseg models fetch`: every model asked for (all by default) is tried; the ones that fail
+/// are reported and make the exit status 1, after the others are fetched.
+fn fetch_command(args: &FetchArgs) -> Result<(), String> {
+    let catalog = catalog()?;
+    let wanted: Vec<&Manifest> = if args.names.is_empty() {
+        catalog.models.iter().collect()
+    } else {
+        args.names.iter().map(|n| catalog.get(n).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
+    };
+    let total: u64 = wanted.iter().flat_map(|m| &m.files).map(|f| f.bytes).sum();
+    let bar = crate::progress::bar(total, "{spinner} {msg:<36} [{bar:30}] {bytes}/{total_bytes}  {elapsed}");
+    let mut failed = Vec::new();
+    for manifest in &wanted {
+        match fetch(&catalog, manifest, args.from.as_deref(), &bar) {
+            Ok(report) => bar.suspend(|| println!("{report}")),
+            Err(e) => {
+                bar.suspend(|| eprintln!("medseg: {}: {e}", manifest.name));
+                failed.push(manifest.name.as_str());
             }
-            let wanted: Vec<&Manifest> = if names.is_empty() {
-                catalog.models.iter().collect()
-            } else {
-                names.iter().map(|n| catalog.get(n).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
-            };
-            for m in wanted {
-                fetch(&catalog, m, from.as_deref())?;
-            }
-            Ok(())
         }
-        Some(other) => {
-            Err(format!("unknown models command {other:?}: use `medseg models list` or `medseg models fetch`"))
-        }
+    }
+    bar.finish_and_clear();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} of {} model(s) not fetched: {}", failed.len(), wanted.len(), failed.join(", ")))
     }
 }
 
 /// Copies (from a local mirror) or downloads (from brainchop at the pinned commit) each file of
-/// a model into the models folder, checking every SHA-256 before anything is written.
-fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>) -> Result<(), String> {
+/// a model into the models folder, checking every SHA-256 before anything is written. A model
+/// whose files are all here with their pinned SHA-256 (a committed one, or one fetched before)
+/// is left alone. Returns the line to print.
+fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>, bar: &ProgressBar) -> Result<String, String> {
+    check_manifest(manifest)?;
     let dir = models_dir().join(&manifest.name);
+    let verified = |path: &Path, sha256: &str| std::fs::read(path).is_ok_and(|bytes| sha256_hex(&bytes) == sha256);
+    if manifest.files.iter().all(|f| verified(&dir.join(&f.path), &f.sha256)) {
+        bar.inc(manifest.files.iter().map(|f| f.bytes).sum());
+        return Ok(format!(
+            "{}: {} file(s) already here, verified in {}",
+            manifest.name,
+            manifest.files.len(),
+            dir.display()
+        ));
+    }
     let mut files = Vec::new();
     for file in &manifest.files {
+        bar.set_message(format!("{}/{}", manifest.name, file.path));
         let bytes = match mirror {
             Some(root) => {
                 let path = root.join(&manifest.name).join(&file.path);
@@ -224,19 +200,18 @@ fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>) -> Resul
         };
         let digest = sha256_hex(&bytes);
         if digest != file.sha256 {
-            return Err(format!(
-                "{}/{}: SHA-256 {digest} does not match the pinned {}",
-                manifest.name, file.path, file.sha256
-            ));
+            return Err(format!("{}: SHA-256 {digest} does not match the pinned {}", file.path, file.sha256));
         }
-        files.push((file.path.clone(), bytes));
+        bar.inc(file.bytes);
+        files.push((dir.join(&file.path), bytes));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for (path, bytes) in files {
-        std::fs::write(dir.join(&path), bytes).map_err(|e| format!("cannot write {path}: {e}"))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    println!("{}: {} file(s) verified into {}", manifest.name, manifest.files.len(), dir.display());
-    Ok(())
+    Ok(format!("{}: {} file(s) verified into {}", manifest.name, manifest.files.len(), dir.display()))
 }
 
 /// Downloads with the system's `curl` (HTTPS, fails on HTTP errors).
@@ -249,4 +224,19 @@ fn download(url: &str) -> Result<Vec<u8>, String> {
         return Err(format!("download of {url} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_relative;
+
+    #[test]
+    fn only_plain_relative_paths_stay_inside_a_folder() {
+        for good in ["model.json", "weights/part1.bin", "a/b/c.onnx"] {
+            assert!(is_plain_relative(good), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../../PAYLOAD.txt", "a/../../b", "./x", "..", "a\\..\\b", "C:\\x"] {
+            assert!(!is_plain_relative(bad), "{bad}");
+        }
+    }
 }
