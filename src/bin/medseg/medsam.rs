@@ -161,7 +161,10 @@ pub async fn run(args: &Args) -> Result<(), String> {
     let mut encoder = SliceEncoder::new(axis, window);
     let started = std::time::Instant::now();
     let volume = if args.propagate {
-        let bar = crate::progress::bar(0, "{spinner} propagating [{bar:30}] {pos}/{len} slices (at most)  {elapsed}");
+        let bar = crate::progress::bar(
+            shape[axis] as u64,
+            "{spinner} propagating [{bar:30}] {pos} of at most {len} slices  {elapsed}",
+        );
         let mut slices = (0, 0);
         let result = encoder
             .propagate(&medsam, &scan, index, args.prompt, args.range, &mut |done, most| {

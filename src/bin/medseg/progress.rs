@@ -31,6 +31,7 @@ pub struct Stages {
     plain: bool,
     started: Instant,
     marks: Vec<(String, Instant)>,
+    ended: Option<Instant>,
 }
 
 impl Stages {
@@ -41,11 +42,17 @@ impl Stages {
             plain: !interactive(),
             started: Instant::now(),
             marks: Vec::new(),
+            ended: None,
         }
     }
 
     /// `stage` is `fraction` (0–1) done.
+    /// A stage named `done` (the pipeline's last report) only marks the end of the one before.
     pub fn update(&mut self, stage: &str, fraction: f64) {
+        if stage == "done" {
+            self.ended.get_or_insert_with(Instant::now);
+            return;
+        }
         if self.marks.last().is_none_or(|(s, _)| s != stage) {
             self.marks.push((stage.to_string(), Instant::now()));
             if self.plain {
@@ -59,7 +66,7 @@ impl Stages {
     /// Removes the bar; `done in T s (stage s, …)`.
     pub fn finish(mut self) -> String {
         self.bar.finish_and_clear();
-        let ended = Instant::now();
+        let ended = self.ended.unwrap_or_else(Instant::now);
         self.marks.push((String::new(), ended));
         let timings: Vec<String> =
             self.marks.windows(2).map(|w| format!("{} {:.2} s", w[0].0, (w[1].1 - w[0].1).as_secs_f64())).collect();
