@@ -9,28 +9,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::gpu::GpuError;
+use crate::engine::gpu::{kernels, GpuError};
 
-/// Invocations per workgroup of every kernel (`WORKGROUP` in `common.wgsl`).
+/// Invocations per workgroup of every kernel (`WORKGROUP` in `shaders/common.wgsl`).
 const WORKGROUP: u64 = 64;
 /// Dispatches recorded before the commands are handed to the queue.
 const DISPATCHES_PER_SUBMIT: usize = 64;
 
 /// A kernel: a WGSL source (without the shared prelude) and its entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Kernel {
+pub(crate) struct Kernel {
     /// The kernel family's WGSL.
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// The `@compute` function.
-    pub entry: &'static str,
+    pub(crate) entry: &'static str,
 }
-
-/// The shared prelude of every kernel.
-const COMMON: &str = include_str!("shaders/common.wgsl");
 
 /// A storage buffer on the device. Dropped, it returns to the pool for reuse by later
 /// commands (recorded commands may still use it, so it is never destroyed mid-run).
-pub struct GpuBuffer {
+pub(crate) struct GpuBuffer {
     buffer: wgpu::Buffer,
     bytes: u64,
     pool: Arc<Pool>,
@@ -47,13 +44,6 @@ impl Drop for GpuBuffer {
 struct Pool {
     free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     held: AtomicU64,
-}
-
-impl GpuBuffer {
-    /// Size in bytes.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
 }
 
 /// A GPU device ready for the executor.
@@ -78,7 +68,7 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the first adapter that can compute (high performance preferred) with its own
     /// limits; `Ok(None)` when there is no adapter.
-    pub async fn open() -> Result<Option<Gpu>, GpuError> {
+    pub(crate) async fn open() -> Result<Option<Gpu>, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let options = wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
@@ -130,7 +120,7 @@ impl Gpu {
     }
 
     /// Frees the pooled buffers no one uses (after a run, once its commands are submitted).
-    pub fn trim(&self) {
+    pub(crate) fn trim(&self) {
         self.flush();
         let mut free = self.pool.free.lock().expect("pool lock");
         for (bytes, buffers) in free.drain() {
@@ -146,7 +136,7 @@ impl Gpu {
     }
 
     /// The first error the device reported, if any.
-    pub fn check(&self) -> Result<(), GpuError> {
+    pub(crate) fn check(&self) -> Result<(), GpuError> {
         match self.failure.lock().expect("failure lock").as_ref() {
             Some(message) => Err(GpuError::Device(message.clone())),
             None => Ok(()),
@@ -154,7 +144,7 @@ impl Gpu {
     }
 
     /// A storage buffer of `len` f32 values (contents undefined until written).
-    pub fn buffer(&self, len: usize) -> Result<GpuBuffer, GpuError> {
+    pub(crate) fn buffer(&self, len: usize) -> Result<GpuBuffer, GpuError> {
         self.check()?;
         let bytes = (len.max(1) * 4) as u64;
         if bytes > self.max_binding_bytes {
@@ -178,14 +168,14 @@ impl Gpu {
     }
 
     /// A buffer holding `values`.
-    pub fn upload(&self, values: &[f32]) -> Result<GpuBuffer, GpuError> {
+    pub(crate) fn upload(&self, values: &[f32]) -> Result<GpuBuffer, GpuError> {
         let buffer = self.buffer(values.len())?;
         self.write(&buffer, values);
         Ok(buffer)
     }
 
     /// Overwrites the start of `buffer` with `values`, after every command recorded so far.
-    pub fn write(&self, buffer: &GpuBuffer, values: &[f32]) {
+    pub(crate) fn write(&self, buffer: &GpuBuffer, values: &[f32]) {
         // Queue writes happen before the commands of the next submission: submit the recorded
         // ones first, which may still read what this overwrites.
         self.flush();
@@ -197,7 +187,7 @@ impl Gpu {
     /// Records `kernel` with parameter words `params`, writing `output` and reading `inputs`
     /// (bindings 1, 2, …): over `grid` workgroups when given, else over `params[0]`
     /// invocations (64 per workgroup, the workgroups in a 2D grid).
-    pub fn dispatch(
+    pub(crate) fn dispatch(
         &self,
         kernel: Kernel,
         params: &[u32],
@@ -263,7 +253,7 @@ impl Gpu {
     }
 
     /// Reads the first `len` values of `buffer` back, after every command recorded so far.
-    pub async fn download(&self, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    pub(crate) async fn download(&self, buffer: &GpuBuffer, len: usize) -> Result<Vec<f32>, GpuError> {
         self.check()?;
         let bytes = (len * 4) as u64;
         if bytes == 0 {
@@ -302,7 +292,7 @@ impl Gpu {
     }
 
     /// Hands every recorded command to the queue.
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         if let Some((encoder, _)) = self.pending.lock().expect("pending lock").take() {
             self.queue.submit([encoder.finish()]);
         }
@@ -319,7 +309,7 @@ impl Gpu {
             .or_insert_with(|| {
                 let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(kernel.entry),
-                    source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
+                    source: wgpu::ShaderSource::Wgsl(kernels::wgsl(kernel).into()),
                 });
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.entry),

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::*;
 
-use crate::gpu::device::{Gpu, GpuBuffer};
-use crate::gpu::lower::{floats, lower, stored, Dispatch, Lowered, Operand};
-use crate::gpu::GpuError;
-use crate::infer::engine::Shaped;
+use crate::engine::gpu::device::{Gpu, GpuBuffer};
+use crate::engine::gpu::lower::{floats, lower, stored, Dispatch, Lowered, Operand};
+use crate::engine::gpu::GpuError;
+use crate::engine::tensor::{Progress, Shaped};
 
 /// Weights already on the GPU, by the name of the node that uses them (shared by a network's
 /// plans for different input shapes).
-pub type WeightCache = Mutex<HashMap<String, Vec<Arc<GpuBuffer>>>>;
+pub(crate) type WeightCache = Mutex<HashMap<String, Vec<Arc<GpuBuffer>>>>;
 
 /// A tensor during a run: on the GPU (f32, booleans as 0/1) or on the CPU.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ enum Step {
 }
 
 /// A graph prepared for the GPU for one set of input shapes.
-pub struct GpuPlan {
+pub(crate) struct GpuPlan {
     gpu: Arc<Gpu>,
     model: TypedModel,
     order: Vec<usize>,
@@ -46,15 +46,15 @@ pub struct GpuPlan {
     /// The position in `order` after which each outlet is no longer read.
     last_read: HashMap<OutletId, usize>,
     /// How many nodes GPU kernels compute.
-    pub gpu_nodes: usize,
+    pub(crate) gpu_nodes: usize,
     /// The nodes tract computes on the CPU, as "name (operation)".
-    pub cpu_nodes: Vec<String>,
+    pub(crate) cpu_nodes: Vec<String>,
 }
 
 impl GpuPlan {
     /// Prepares `model` (decluttered, every shape concrete); kernels' weights come from or go
     /// into `weights`.
-    pub fn new(gpu: Arc<Gpu>, model: TypedModel, weights: &WeightCache) -> Result<GpuPlan, GpuError> {
+    pub(crate) fn new(gpu: Arc<Gpu>, model: TypedModel, weights: &WeightCache) -> Result<GpuPlan, GpuError> {
         let order = model.eval_order().map_err(|e| GpuError::Graph(format!("{e:#}")))?;
         let mut steps = Vec::with_capacity(order.len());
         let (mut gpu_nodes, mut cpu_nodes) = (0, Vec::new());
@@ -98,15 +98,12 @@ impl GpuPlan {
         Ok(GpuPlan { gpu, model, order, steps, last_read, gpu_nodes, cpu_nodes })
     }
 
-    /// Runs on `inputs`; calls `progress(fraction of nodes recorded)` before each node and
-    /// stops with [`GpuError::Cancelled`] when it returns false.
-    pub async fn run(&self, inputs: &[Shaped], progress: &mut dyn FnMut(f64) -> bool) -> Result<Vec<Shaped>, GpuError> {
+    /// Runs on `inputs`; calls `progress(fraction of nodes recorded)` before each node.
+    pub(crate) async fn run(&self, inputs: &[Shaped], progress: Progress<'_>) -> Result<Vec<Shaped>, GpuError> {
         let mut values: HashMap<OutletId, Value> = HashMap::new();
         let total = self.order.len().max(1) as f64;
         for (position, (&id, step)) in self.order.iter().zip(&self.steps).enumerate() {
-            if !progress(position as f64 / total) {
-                return Err(GpuError::Cancelled);
-            }
+            progress(position as f64 / total);
             let node = &self.model.nodes[id];
             let outputs: Vec<Value> = match step {
                 Step::Input(i) => {

@@ -3,12 +3,8 @@
 //! on the GPU. Runs on whatever adapter wgpu finds (lavapipe on CI machines); without one the
 //! tests say so and pass, unless MEDSEG_REQUIRE_GPU=1 (set by `make test`).
 
-mod common;
-
 use std::sync::Arc;
 
-use medseg::gpu::executor::GpuPlan;
-use medseg::gpu::{max_relative_error, Gpu};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::{Gather, MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
@@ -21,11 +17,29 @@ use tract_onnx::tract_core::ops::logic::{self, Iff};
 use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::{self, DataFormat, Reduce, Reducer, RmsNorm, Softmax, SoftmaxKind};
 
+use crate::engine::gpu::executor::GpuPlan;
+use crate::engine::gpu::lower::floats;
+use crate::engine::gpu::{max_relative_error, self_check, Accelerator, Backend, Gpu};
+
 /// The tolerance the issue sets for f32 kernels.
 const TOLERANCE: f32 = 1e-4;
 
+/// The GPU, self-checked, or `None` (with a message) when wgpu finds no adapter. With
+/// `MEDSEG_REQUIRE_GPU=1` (`make test`, which installs lavapipe) a missing adapter fails instead.
 fn gpu() -> Option<Arc<Gpu>> {
-    common::accelerator().map(|a| a.gpu.clone())
+    match pollster::block_on(Accelerator::choose(Backend::Gpu)) {
+        Ok((accelerator, what)) => {
+            eprintln!("backend: {what}");
+            accelerator.map(|a| a.gpu.clone())
+        }
+        Err(e) if std::env::var("MEDSEG_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("MEDSEG_REQUIRE_GPU=1 but {e} (install mesa-vulkan-drivers for lavapipe)")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {e} (install mesa-vulkan-drivers for lavapipe)");
+            None
+        }
+    }
 }
 
 /// Deterministic values in [-1, 1).
@@ -59,11 +73,11 @@ fn check(
     let expected = model.clone().into_runnable().unwrap().run(tensors).unwrap();
     let plan = GpuPlan::new(gpu, model, &Default::default()).unwrap();
     assert!(plan.cpu_nodes.is_empty(), "{name}: nodes ran on the CPU: {:?}", plan.cpu_nodes);
-    let got = pollster::block_on(plan.run(&inputs, &mut |_| true)).unwrap();
+    let got = pollster::block_on(plan.run(&inputs, &mut |_| {})).unwrap();
     for (i, (values, shape)) in got.iter().enumerate() {
         let want = expected[i].cast_to::<f32>().unwrap();
         assert_eq!(shape.as_slice(), want.shape(), "{name}: output {i} shape");
-        let want = medseg::gpu::lower::floats(&want).unwrap();
+        let want = floats(&want).unwrap();
         let error = max_relative_error(values, &want);
         eprintln!("{name}: output {i} {shape:?}, max relative error {error:.2e}");
         assert!(error <= TOLERANCE, "{name}: max relative error {error:e} > {TOLERANCE:e}");
@@ -299,7 +313,7 @@ fn data_movement() {
 #[test]
 fn self_check_passes() {
     let Some(gpu) = gpu() else { return };
-    let error = pollster::block_on(medseg::gpu::self_check(&gpu)).unwrap();
+    let error = pollster::block_on(self_check(&gpu)).unwrap();
     eprintln!(
         "self-check on {} (largest binding {} MiB): max relative error {error:.2e}",
         gpu.description,

@@ -14,58 +14,48 @@ use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::logic::Iff;
 use tract_onnx::tract_core::ops::nn::{DataFormat, LeakyRelu, Reduce, Reducer, RmsNorm, Softmax, SoftmaxKind};
 
-use crate::gpu::device::Kernel;
+use crate::engine::gpu::device::Kernel;
+use crate::engine::gpu::kernels::{
+    self, BinaryOp, ConvParams, CopyParams, ElementwiseParams, Entry, MatmulParams, NormOp, NormParams, PoolParams,
+    ReduceOp, ReduceParams, UnaryOp, WgslStruct, Window, BINARY, CONVOLUTION, COPY, DECONVOLUTION, MATRIX_PRODUCT,
+    MAX_POOL, NORMALISATION, REDUCTION, SELECT, TILED_MATRIX_PRODUCT, UNARY,
+};
 
 /// Axes every strided kernel addresses (lower ranks get leading axes of size 1).
 const RANK: usize = 6;
 
-const ELEMENTWISE: &str = include_str!("shaders/elementwise.wgsl");
-const CONV: &str = include_str!("shaders/conv.wgsl");
-const MATMUL: &str = include_str!("shaders/matmul.wgsl");
-const POOL: &str = include_str!("shaders/pool.wgsl");
-const REDUCE: &str = include_str!("shaders/reduce.wgsl");
-const NORM: &str = include_str!("shaders/norm.wgsl");
-const LAYOUT: &str = include_str!("shaders/layout.wgsl");
-
-pub(crate) const UNARY: Kernel = Kernel { source: ELEMENTWISE, entry: "unary_main" };
-pub(crate) const BINARY: Kernel = Kernel { source: ELEMENTWISE, entry: "binary_main" };
-pub(crate) const SELECT: Kernel = Kernel { source: ELEMENTWISE, entry: "select_main" };
-pub(crate) const CONVOLUTION: Kernel = Kernel { source: CONV, entry: "conv_main" };
-pub(crate) const DECONVOLUTION: Kernel = Kernel { source: CONV, entry: "deconv_main" };
-pub(crate) const MATRIX_PRODUCT: Kernel = Kernel { source: MATMUL, entry: "matmul_main" };
-pub(crate) const TILED_MATRIX_PRODUCT: Kernel = Kernel { source: MATMUL, entry: "matmul_tiled_main" };
-pub(crate) const MAX_POOL: Kernel = Kernel { source: POOL, entry: "max_pool_main" };
-pub(crate) const REDUCTION: Kernel = Kernel { source: REDUCE, entry: "reduce_main" };
-pub(crate) const NORMALISATION: Kernel = Kernel { source: NORM, entry: "norm_main" };
-pub(crate) const COPY: Kernel = Kernel { source: LAYOUT, entry: "copy_main" };
-
 /// What a kernel binds after its output: one of the node's inputs, or one of the weights the
 /// lowering prepared.
 #[derive(Clone, Copy, Debug)]
-pub enum Operand {
+pub(crate) enum Operand {
     Input(usize),
     Weight(usize),
 }
 
 /// One kernel launch.
 #[derive(Clone, Debug)]
-pub struct Dispatch {
-    pub kernel: Kernel,
-    /// Parameter words; word 0 is the number of invocations that do work.
-    pub params: Vec<u32>,
+pub(crate) struct Dispatch {
+    pub(crate) kernel: Kernel,
+    /// The words of the kernel's parameter struct; word 0 (`count`) is the number of
+    /// invocations that do work.
+    pub(crate) params: Vec<u32>,
     /// Workgroups along x, y, z; `None`: `params[0]` invocations, 64 per workgroup.
-    pub grid: Option<[u32; 3]>,
-    pub operands: Vec<Operand>,
+    pub(crate) grid: Option<[u32; 3]>,
+    pub(crate) operands: Vec<Operand>,
 }
 
 impl Dispatch {
-    fn linear(kernel: Kernel, params: Vec<u32>, operands: Vec<Operand>) -> Dispatch {
-        Dispatch { kernel, params, grid: None, operands }
+    fn new<P: WgslStruct>(entry: Entry<P>, params: &P, grid: Option<[u32; 3]>, operands: Vec<Operand>) -> Dispatch {
+        Dispatch { kernel: entry.kernel, params: kernels::words(params), grid, operands }
+    }
+
+    fn linear<P: WgslStruct>(entry: Entry<P>, params: &P, operands: Vec<Operand>) -> Dispatch {
+        Dispatch::new(entry, params, None, operands)
     }
 }
 
 /// How the GPU computes a node.
-pub enum Lowered {
+pub(crate) enum Lowered {
     /// The output is input 0's buffer under the output's shape (reshapes, added or removed
     /// unit axes, casts between f32 and stored booleans).
     Alias,
@@ -76,7 +66,7 @@ pub enum Lowered {
 
 impl Lowered {
     /// Whether the GPU reads the node's input `i` (weights are prepared once instead).
-    pub fn reads(&self, i: usize) -> bool {
+    pub(crate) fn reads(&self, i: usize) -> bool {
         match self {
             Lowered::Alias => i == 0,
             Lowered::Kernels { dispatches, .. } => {
@@ -87,7 +77,7 @@ impl Lowered {
 }
 
 /// The kernels for `node`, whose input facts are `inputs`; `None` when none covers it.
-pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
+pub(crate) fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
     if node.outputs.len() != 1 || !stored(node.outputs[0].fact.datum_type) {
         return None;
     }
@@ -116,15 +106,15 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         return None;
     }
     if let Some(bin) = op.downcast_ref::<TypedBinOp>() {
-        let code = binary_code(bin.0.name())?;
-        return broadcast_kernel(BINARY, code, 0.0, &shapes, &out);
+        let op = binary_op(bin.0.name())?;
+        return broadcast_kernel(BINARY, op as u32, 0.0, &shapes, &out);
     }
     if let Some(ew) = op.downcast_ref::<ElementWiseOp>() {
-        let (code, alpha) = match ew.0.downcast_ref::<LeakyRelu>() {
-            Some(leaky) => (17, leaky.alpha),
-            None => (unary_code(&ew.0.name())?, 0.0),
+        let (op, alpha) = match ew.0.downcast_ref::<LeakyRelu>() {
+            Some(leaky) => (UnaryOp::LeakyRelu, leaky.alpha),
+            None => (unary_op(&ew.0.name())?, 0.0),
         };
-        return broadcast_kernel(UNARY, code, alpha, &shapes, &out);
+        return broadcast_kernel(UNARY, op as u32, alpha, &shapes, &out);
     }
     if op.downcast_ref::<Iff>().is_some() {
         return broadcast_kernel(SELECT, 0, 0.0, &shapes, &out);
@@ -151,12 +141,12 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         if softmax.axes.len() != 1 || softmax.quant_output_dt.is_some() {
             return None;
         }
-        let code = if softmax.kind == SoftmaxKind::LogSoftmax { 1 } else { 0 };
-        return Some(normalisation(code, 0.0, &shapes[0], softmax.axes[0]));
+        let op = if softmax.kind == SoftmaxKind::LogSoftmax { NormOp::LogSoftmax } else { NormOp::Softmax };
+        return Some(normalisation(op, 0.0, &shapes[0], softmax.axes[0]));
     }
     if let Some(rms) = op.downcast_ref::<RmsNorm>() {
         let eps = rms.eps.cast_to_scalar::<f32>().ok()?;
-        return Some(normalisation(2, eps, &shapes[0], rms.axis));
+        return Some(normalisation(NormOp::RmsNorm, eps, &shapes[0], rms.axis));
     }
     if let Some(slice) = op.downcast_ref::<Slice>() {
         let start = slice.start.as_i64()?;
@@ -184,7 +174,7 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
         return Some(gather_copy(&shapes[0], &out, [1; RANK], shift, value));
     }
     if op.downcast_ref::<MultiBroadcastTo>().is_some() {
-        return broadcast_kernel(UNARY, IDENTITY, 0.0, &shapes, &out);
+        return broadcast_kernel(UNARY, UnaryOp::Identity as u32, 0.0, &shapes, &out);
     }
     if let Some(concat) = op.downcast_ref::<TypedConcat>() {
         return concatenation(concat.axis, &shapes, &out);
@@ -193,63 +183,65 @@ pub fn lower(node: &TypedNode, inputs: &[&TypedFact]) -> Option<Lowered> {
 }
 
 /// A tensor's values as f32 (converted when it holds another number type or booleans).
-pub fn floats(tensor: &Tensor) -> TractResult<Vec<f32>> {
+pub(crate) fn floats(tensor: &Tensor) -> TractResult<Vec<f32>> {
     Ok(tensor.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
 }
 
 /// Whether tensors of this type live on the GPU (as f32).
-pub fn stored(dt: DatumType) -> bool {
+pub(crate) fn stored(dt: DatumType) -> bool {
     dt == DatumType::F32 || dt == DatumType::Bool
 }
 
-fn binary_code(name: &str) -> Option<u32> {
+/// The binary kernel's op for a tract binary operation's name.
+fn binary_op(name: &str) -> Option<BinaryOp> {
     Some(match name {
-        "Add" => 0,
-        "Sub" => 1,
-        "Mul" => 2,
-        "Div" => 3,
-        "Max" => 4,
-        "Min" => 5,
-        "Pow" => 6,
-        "LT" => 7,
-        "GT" => 8,
-        "LTE" => 9,
-        "GTE" => 10,
-        "Eq" => 11,
-        "NE" => 12,
+        "Add" => BinaryOp::Add,
+        "Sub" => BinaryOp::Sub,
+        "Mul" => BinaryOp::Mul,
+        "Div" => BinaryOp::Div,
+        "Max" => BinaryOp::Max,
+        "Min" => BinaryOp::Min,
+        "Pow" => BinaryOp::Pow,
+        "LT" => BinaryOp::Lt,
+        "GT" => BinaryOp::Gt,
+        "LTE" => BinaryOp::Lte,
+        "GTE" => BinaryOp::Gte,
+        "Eq" => BinaryOp::Eq,
+        "NE" => BinaryOp::Ne,
         _ => return None,
     })
 }
 
-fn unary_code(name: &str) -> Option<u32> {
+/// The unary kernel's op for a tract element-wise operation's name.
+fn unary_op(name: &str) -> Option<UnaryOp> {
     Some(match name {
-        "Exp" => 0,
-        "Ln" => 1,
-        "Sqrt" => 2,
-        "Rsqrt" => 3,
-        "Recip" => 4,
-        "Abs" => 5,
-        "Neg" => 6,
-        "Sigmoid" => 7,
-        "Tanh" => 8,
-        "Erf" => 9,
-        "GeluExact" => 10,
-        "Cos" => 11,
-        "Sin" => 12,
-        "Square" => 13,
-        "Floor" => 14,
-        "Ceil" => 15,
-        "Silu" => 16,
+        "Exp" => UnaryOp::Exp,
+        "Ln" => UnaryOp::Ln,
+        "Sqrt" => UnaryOp::Sqrt,
+        "Rsqrt" => UnaryOp::Rsqrt,
+        "Recip" => UnaryOp::Recip,
+        "Abs" => UnaryOp::Abs,
+        "Neg" => UnaryOp::Neg,
+        "Sigmoid" => UnaryOp::Sigmoid,
+        "Tanh" => UnaryOp::Tanh,
+        "Erf" => UnaryOp::Erf,
+        "GeluExact" => UnaryOp::GeluExact,
+        "Cos" => UnaryOp::Cos,
+        "Sin" => UnaryOp::Sin,
+        "Square" => UnaryOp::Square,
+        "Floor" => UnaryOp::Floor,
+        "Ceil" => UnaryOp::Ceil,
+        "Silu" => UnaryOp::Silu,
         _ => return None,
     })
 }
 
-fn words(values: impl IntoIterator<Item = usize>) -> impl Iterator<Item = u32> {
-    values.into_iter().map(|v| v as u32)
+fn words<const N: usize>(values: [usize; N]) -> [u32; N] {
+    values.map(|v| v as u32)
 }
 
-fn signed_words(values: impl IntoIterator<Item = i64>) -> impl Iterator<Item = u32> {
-    values.into_iter().map(|v| v as i32 as u32)
+fn signed_words<const N: usize>(values: [i64; N]) -> [i32; N] {
+    values.map(|v| v as i32)
 }
 
 /// `shape` with leading unit axes up to [`RANK`]; `None` above it.
@@ -286,23 +278,33 @@ fn broadcast_strides(input: &[usize], output: &[usize; RANK]) -> Option<[usize; 
     Some(out)
 }
 
-/// The unary kernel's identity (broadcasting a tensor: `MultiBroadcastTo`).
-const IDENTITY: u32 = 99;
-
-/// Unary (code `code`), binary or select kernels, inputs broadcast to the output.
-fn broadcast_kernel(kernel: Kernel, code: u32, alpha: f32, shapes: &[Vec<usize>], out: &[usize]) -> Option<Lowered> {
+/// Unary (op `op`, a [`UnaryOp`]), binary (a [`BinaryOp`]) or select kernels, inputs
+/// broadcast to the output.
+fn broadcast_kernel(
+    entry: Entry<ElementwiseParams>,
+    op: u32,
+    alpha: f32,
+    shapes: &[Vec<usize>],
+    out: &[usize],
+) -> Option<Lowered> {
     let dims = padded(out)?;
-    let mut params: Vec<u32> = vec![out.iter().product::<usize>() as u32, code, alpha.to_bits()];
-    params.extend(words(dims));
-    let operands = shapes.len();
-    let mut same_layout = [0u32; 3];
-    for (k, same) in same_layout.iter_mut().enumerate() {
-        let strides = if k < operands { broadcast_strides(&shapes[k], &dims)? } else { [0; RANK] };
-        *same = u32::from(k < operands && strides == contiguous_strides(&dims));
-        params.extend(words(strides));
+    let mut params = ElementwiseParams {
+        count: out.iter().product::<usize>() as u32,
+        op,
+        alpha,
+        dims: words(dims),
+        strides: [[0; RANK]; 3],
+        same_layout: [0; 3],
+    };
+    for (k, (strides, same)) in params.strides.iter_mut().zip(&mut params.same_layout).enumerate() {
+        let operand = match shapes.get(k) {
+            Some(shape) => Some(broadcast_strides(shape, &dims)?),
+            None => None,
+        };
+        *same = u32::from(operand.is_some_and(|s| s == contiguous_strides(&dims)));
+        *strides = words(operand.unwrap_or([0; RANK]));
     }
-    params.extend(same_layout);
-    let dispatch = Dispatch::linear(kernel, params, (0..operands).map(Operand::Input).collect());
+    let dispatch = Dispatch::linear(entry, &params, (0..shapes.len()).map(Operand::Input).collect());
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![] })
 }
 
@@ -327,14 +329,19 @@ fn copy_dispatch(
     pad: f32,
     input: usize,
 ) -> Dispatch {
-    let mut params = vec![region.iter().product::<usize>() as u32, pad.to_bits(), dst_offset as u32, 0];
-    params.extend(words(*region));
-    params.extend(words(*dst_strides));
-    params.extend(words(*src_strides));
-    params.extend(signed_words(step));
-    params.extend(signed_words(shift));
-    params.extend(words(*src_dims));
-    Dispatch::linear(COPY, params, vec![Operand::Input(input)])
+    let params = CopyParams {
+        count: region.iter().product::<usize>() as u32,
+        pad,
+        dst_offset: dst_offset as u32,
+        src_offset: 0,
+        dims: words(*region),
+        dst_strides: words(*dst_strides),
+        src_strides: words(*src_strides),
+        step: signed_words(step),
+        shift: signed_words(shift),
+        src_dims: words(*src_dims),
+    };
+    Dispatch::linear(COPY, &params, vec![Operand::Input(input)])
 }
 
 /// A Gather of f32 data with constant indices in arithmetic progression (a single index, a
@@ -449,25 +456,38 @@ fn convolution(
     let lanes = if c_out_group.is_multiple_of(8) || group == 1 { 8 } else { 1 };
     let voxels: usize = out[2..].iter().product();
     let count = out[0] * c_out.div_ceil(lanes) * voxels;
-    let mut params: Vec<u32> = vec![count as u32, out[0] as u32, c_in as u32, c_out as u32, group as u32, lanes as u32];
-    params.extend(spatial_geometry(spec, &input[2..], &out[2..], &pads));
-    let kernel = if deconv_pads.is_some() { DECONVOLUTION } else { CONVOLUTION };
-    let dispatch = Dispatch::linear(kernel, params, vec![Operand::Input(0), Operand::Weight(0), Operand::Weight(1)]);
+    let params = ConvParams {
+        count: count as u32,
+        batch: out[0] as u32,
+        c_in: c_in as u32,
+        c_out: c_out as u32,
+        groups: group as u32,
+        lanes: lanes as u32,
+        window: window(spec, &input[2..], &out[2..], &pads),
+    };
+    let entry = if deconv_pads.is_some() { DECONVOLUTION } else { CONVOLUTION };
+    let dispatch = Dispatch::linear(entry, &params, vec![Operand::Input(0), Operand::Weight(0), Operand::Weight(1)]);
     Some(Lowered::Kernels { dispatches: vec![dispatch], weights: vec![weights, bias] })
 }
 
-/// The geometry words of convolution and pooling kernels, each over 1–3 spatial axes lifted to
-/// three (leading axes of size 1, unpadded): input dims, output dims, kernel, strides,
-/// dilations, padding before.
-fn spatial_geometry(spec: &PoolSpec, input: &[usize], out: &[usize], pads_before: &[usize]) -> Vec<u32> {
-    let lead = 3 - input.len();
-    let (strides, dilations) = (spec.strides(), spec.dilations());
-    let mut geometry = Vec::with_capacity(18);
-    for values in [input, out, &spec.kernel_shape[..], &strides[..], &dilations[..]] {
-        geometry.extend(words(std::iter::repeat_n(1, lead).chain(values.iter().copied())));
+/// The window of convolution and pooling kernels over 1–3 spatial axes, lifted to three
+/// (leading axes of size 1, unpadded).
+fn window(spec: &PoolSpec, input: &[usize], out: &[usize], pads_before: &[usize]) -> Window {
+    let lifted = |values: &[usize]| {
+        let mut axes = [1; 3];
+        axes[3 - values.len()..].copy_from_slice(values);
+        words(axes)
+    };
+    let mut pads = [0; 3];
+    pads[3 - pads_before.len()..].iter_mut().zip(pads_before).for_each(|(to, &p)| *to = p as i64);
+    Window {
+        in_dims: lifted(input),
+        out_dims: lifted(out),
+        kernel: lifted(&spec.kernel_shape),
+        strides: lifted(&spec.strides()),
+        dilations: lifted(&spec.dilations()),
+        pad_before: signed_words(pads),
     }
-    geometry.extend(signed_words(std::iter::repeat_n(0, lead).chain(pads_before.iter().map(|&p| p as i64))));
-    geometry
 }
 
 /// The padding before each spatial axis of a Deconv whose input has these spatial dims.
@@ -497,21 +517,24 @@ fn max_pool(pool: &MaxPool, input: &[usize], out: &[usize]) -> Option<Lowered> {
         return None;
     }
     let pads: Vec<usize> = spec.computed_padding(input).iter().map(|d| d.pad_before).collect();
-    let mut params = vec![(planes * out.iter().product::<usize>()) as u32, planes as u32];
-    params.extend(spatial_geometry(spec, input, out, &pads));
+    let params = PoolParams {
+        count: (planes * out.iter().product::<usize>()) as u32,
+        planes: planes as u32,
+        window: window(spec, input, out, &pads),
+    };
     Some(Lowered::Kernels {
-        dispatches: vec![Dispatch::linear(MAX_POOL, params, vec![Operand::Input(0)])],
+        dispatches: vec![Dispatch::linear(MAX_POOL, &params, vec![Operand::Input(0)])],
         weights: vec![],
     })
 }
 
 fn reduction(reduce: &Reduce, input: &[usize], out: &[usize]) -> Option<Lowered> {
-    let code = match reduce.reducer {
-        Reducer::Sum => 0,
-        Reducer::Max => 1,
-        Reducer::Min => 2,
-        Reducer::Prod => 3,
-        Reducer::MeanOfSquares => 4,
+    let op = match reduce.reducer {
+        Reducer::Sum => ReduceOp::Sum,
+        Reducer::Max => ReduceOp::Max,
+        Reducer::Min => ReduceOp::Min,
+        Reducer::Prod => ReduceOp::Prod,
+        Reducer::MeanOfSquares => ReduceOp::MeanOfSquares,
         _ => return None,
     };
     let src = padded(input)?;
@@ -525,23 +548,33 @@ fn reduction(reduce: &Reduce, input: &[usize], out: &[usize]) -> Option<Lowered>
     if dims.iter().product::<usize>() != out.iter().product::<usize>() {
         return None;
     }
-    let mut params = vec![out.iter().product::<usize>() as u32, code, reduced.iter().product::<usize>() as u32];
-    params.extend(words(dims));
-    params.extend(words(reduced));
-    params.extend(words(contiguous_strides(&src)));
+    let params = ReduceParams {
+        count: out.iter().product::<usize>() as u32,
+        op: op as u32,
+        reduced_count: reduced.iter().product::<usize>() as u32,
+        dims: words(dims),
+        reduced_dims: words(reduced),
+        strides: words(contiguous_strides(&src)),
+    };
     Some(Lowered::Kernels {
-        dispatches: vec![Dispatch::linear(REDUCTION, params, vec![Operand::Input(0)])],
+        dispatches: vec![Dispatch::linear(REDUCTION, &params, vec![Operand::Input(0)])],
         weights: vec![],
     })
 }
 
-/// Softmax (0), log-softmax (1) or RMS normalisation (2) along `axis`.
-fn normalisation(code: u32, eps: f32, input: &[usize], axis: usize) -> Lowered {
+/// Softmax, log-softmax or RMS normalisation along `axis`.
+fn normalisation(op: NormOp, eps: f32, input: &[usize], axis: usize) -> Lowered {
     let outer: usize = input[..axis].iter().product();
     let inner: usize = input[axis + 1..].iter().product();
-    let params = vec![(outer * inner) as u32, code, input[axis] as u32, inner as u32, eps.to_bits()];
+    let params = NormParams {
+        count: (outer * inner) as u32,
+        op: op as u32,
+        length: input[axis] as u32,
+        inner: inner as u32,
+        eps,
+    };
     Lowered::Kernels {
-        dispatches: vec![Dispatch::linear(NORMALISATION, params, vec![Operand::Input(0)])],
+        dispatches: vec![Dispatch::linear(NORMALISATION, &params, vec![Operand::Input(0)])],
         weights: vec![],
     }
 }
@@ -651,7 +684,7 @@ fn matrix_product(einsum: &EinSum, shapes: &[Vec<usize>], out: &[usize]) -> Opti
     };
     let batch: usize = dims[..4].iter().product();
     let tiled = rows_from.filter(|_| dims[4] >= 16 && dims[5] >= 16 && batch <= 65535);
-    let (kernel, grid, first, second, sa, sb, ka, kb) = match tiled {
+    let (entry, grid, first, second, sa, sb, ka, kb) = match tiled {
         Some(swap) => {
             let grid = Some([dims[5].div_ceil(64) as u32, dims[4].div_ceil(64) as u32, batch as u32]);
             if swap {
@@ -662,10 +695,15 @@ fn matrix_product(einsum: &EinSum, shapes: &[Vec<usize>], out: &[usize]) -> Opti
         }
         None => (MATRIX_PRODUCT, None, 0, 1, a_strides, b_strides, ka, kb),
     };
-    let mut params = vec![count, k as u32, ka as u32, kb as u32];
-    params.extend(words(dims));
-    params.extend(words(sa));
-    params.extend(words(sb));
+    let params = MatmulParams {
+        count,
+        depth: k as u32,
+        a_depth_stride: ka as u32,
+        b_depth_stride: kb as u32,
+        dims: words(dims),
+        a_strides: words(sa),
+        b_strides: words(sb),
+    };
     let operands = vec![Operand::Input(first), Operand::Input(second)];
-    Some(Lowered::Kernels { dispatches: vec![Dispatch { kernel, params, grid, operands }], weights: vec![] })
+    Some(Lowered::Kernels { dispatches: vec![Dispatch::new(entry, &params, grid, operands)], weights: vec![] })
 }

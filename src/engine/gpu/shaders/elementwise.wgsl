@@ -1,24 +1,28 @@
 // Element-wise operations: unary maths and activations, broadcasting binary operations and
 // comparisons (booleans are stored as 0.0 / 1.0), and select (Iff).
-// Parameters: [count, op, alpha, dims(6) @3, a strides @9, b strides @15, c strides @21,
-//              whether a, b, c are laid out like the output (then indexed directly) @27].
+struct ElementwiseParams {
+    count: u32,
+    op: u32,
+    alpha: f32,
+    dims: array<u32, 6>,
+    // Per operand (a, b, c): its stride along each output axis, 0 where it broadcasts.
+    strides: array<array<u32, 6>, 3>,
+    // Per operand: 1 when it is laid out like the output (then indexed directly).
+    same_layout: array<u32, 3>,
+}
+
+@group(0) @binding(0) var<storage, read> p: ElementwiseParams;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
 
-const DIMS: u32 = 3u;
-const A_STRIDES: u32 = 9u;
-const B_STRIDES: u32 = 15u;
-const C_STRIDES: u32 = 21u;
-const SAME_LAYOUT: u32 = 27u;
-
-// Where operand `k` (strides at `strides_at`) holds output element `i`.
-fn operand_offset(i: u32, k: u32, strides_at: u32) -> u32 {
-    if (p[SAME_LAYOUT + k] != 0u) {
+// Where operand `k` holds output element `i`.
+fn operand_offset(i: u32, k: u32) -> u32 {
+    if (p.same_layout[k] != 0u) {
         return i;
     }
-    return strided_offset(i, DIMS, strides_at);
+    return strided_offset(i, p.dims, p.strides[k]);
 }
 
 // erf to ~1e-7: its Taylor series near 0 (relative accuracy where erf is small), Abramowitz
@@ -42,43 +46,43 @@ fn erf_f32(x: f32) -> f32 {
 
 fn unary(op: u32, x: f32, alpha: f32) -> f32 {
     switch op {
-        case 0u: { return exp(x); }
-        case 1u: { return log(x); }
-        case 2u: { return sqrt(x); }
-        case 3u: { return inverseSqrt(x); }
-        case 4u: { return 1.0 / x; }
-        case 5u: { return abs(x); }
-        case 6u: { return -x; }
-        case 7u: { return 1.0 / (1.0 + exp(-x)); }
-        case 8u: { return tanh(x); }
-        case 9u: { return erf_f32(x); }
-        case 10u: { return 0.5 * x * (1.0 + erf_f32(x * 0.70710678118654752)); }
-        case 11u: { return cos(x); }
-        case 12u: { return sin(x); }
-        case 13u: { return x * x; }
-        case 14u: { return floor(x); }
-        case 15u: { return ceil(x); }
-        case 16u: { return x / (1.0 + exp(-x)); }
-        case 17u: { return select(alpha * x, x, x >= 0.0); }
-        default: { return x; }
+        case UNARY_EXP: { return exp(x); }
+        case UNARY_LN: { return log(x); }
+        case UNARY_SQRT: { return sqrt(x); }
+        case UNARY_RSQRT: { return inverseSqrt(x); }
+        case UNARY_RECIP: { return 1.0 / x; }
+        case UNARY_ABS: { return abs(x); }
+        case UNARY_NEG: { return -x; }
+        case UNARY_SIGMOID: { return 1.0 / (1.0 + exp(-x)); }
+        case UNARY_TANH: { return tanh(x); }
+        case UNARY_ERF: { return erf_f32(x); }
+        case UNARY_GELU_EXACT: { return 0.5 * x * (1.0 + erf_f32(x * 0.70710678118654752)); }
+        case UNARY_COS: { return cos(x); }
+        case UNARY_SIN: { return sin(x); }
+        case UNARY_SQUARE: { return x * x; }
+        case UNARY_FLOOR: { return floor(x); }
+        case UNARY_CEIL: { return ceil(x); }
+        case UNARY_SILU: { return x / (1.0 + exp(-x)); }
+        case UNARY_LEAKY_RELU: { return select(alpha * x, x, x >= 0.0); }
+        case UNARY_IDENTITY, default: { return x; }
     }
 }
 
 fn binary(op: u32, x: f32, z: f32) -> f32 {
     switch op {
-        case 0u: { return x + z; }
-        case 1u: { return x - z; }
-        case 2u: { return x * z; }
-        case 3u: { return x / z; }
-        case 4u: { return max(x, z); }
-        case 5u: { return min(x, z); }
-        case 6u: { return pow(x, z); }
-        case 7u: { return select(0.0, 1.0, x < z); }
-        case 8u: { return select(0.0, 1.0, x > z); }
-        case 9u: { return select(0.0, 1.0, x <= z); }
-        case 10u: { return select(0.0, 1.0, x >= z); }
-        case 11u: { return select(0.0, 1.0, x == z); }
-        case 12u: { return select(0.0, 1.0, x != z); }
+        case BINARY_ADD: { return x + z; }
+        case BINARY_SUB: { return x - z; }
+        case BINARY_MUL: { return x * z; }
+        case BINARY_DIV: { return x / z; }
+        case BINARY_MAX: { return max(x, z); }
+        case BINARY_MIN: { return min(x, z); }
+        case BINARY_POW: { return pow(x, z); }
+        case BINARY_LT: { return select(0.0, 1.0, x < z); }
+        case BINARY_GT: { return select(0.0, 1.0, x > z); }
+        case BINARY_LTE: { return select(0.0, 1.0, x <= z); }
+        case BINARY_GTE: { return select(0.0, 1.0, x >= z); }
+        case BINARY_EQ: { return select(0.0, 1.0, x == z); }
+        case BINARY_NE: { return select(0.0, 1.0, x != z); }
         default: { return x; }
     }
 }
@@ -86,21 +90,21 @@ fn binary(op: u32, x: f32, z: f32) -> f32 {
 @compute @workgroup_size(64)
 fn unary_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
-    if (i >= p[0]) { return; }
-    y[i] = unary(p[1], a[operand_offset(i, 0u, A_STRIDES)], param_f32(2u));
+    if (i >= p.count) { return; }
+    y[i] = unary(p.op, a[operand_offset(i, 0u)], p.alpha);
 }
 
 @compute @workgroup_size(64)
 fn binary_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
-    if (i >= p[0]) { return; }
-    y[i] = binary(p[1], a[operand_offset(i, 0u, A_STRIDES)], b[operand_offset(i, 1u, B_STRIDES)]);
+    if (i >= p.count) { return; }
+    y[i] = binary(p.op, a[operand_offset(i, 0u)], b[operand_offset(i, 1u)]);
 }
 
 @compute @workgroup_size(64)
 fn select_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
-    if (i >= p[0]) { return; }
-    let chosen = a[operand_offset(i, 0u, A_STRIDES)] != 0.0;
-    y[i] = select(c[operand_offset(i, 2u, C_STRIDES)], b[operand_offset(i, 1u, B_STRIDES)], chosen);
+    if (i >= p.count) { return; }
+    let chosen = a[operand_offset(i, 0u)] != 0.0;
+    y[i] = select(c[operand_offset(i, 2u)], b[operand_offset(i, 1u)], chosen);
 }

@@ -2,25 +2,31 @@
 // over one contracted axis of A and B, addressed by strides, so batch axes, broadcasting and
 // transposes need no copies. Neighbouring invocations share A's row (or B's column), which
 // the caches serve.
-// Parameters: [count, K, a k-stride, b k-stride, dims(6) @4, a strides @10, b strides @16].
+struct MatmulParams {
+    count: u32,
+    depth: u32,
+    a_depth_stride: u32,
+    b_depth_stride: u32,
+    dims: array<u32, 6>,
+    a_strides: array<u32, 6>,
+    b_strides: array<u32, 6>,
+}
+
+@group(0) @binding(0) var<storage, read> p: MatmulParams;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 
-const DIMS: u32 = 4u;
-const A_STRIDES: u32 = 10u;
-const B_STRIDES: u32 = 16u;
-
 @compute @workgroup_size(64)
 fn matmul_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = linear_index(gid, groups);
-    if (i >= p[0]) { return; }
-    var ia = strided_offset(i, DIMS, A_STRIDES);
-    var ib = strided_offset(i, DIMS, B_STRIDES);
-    let sa = p[2];
-    let sb = p[3];
+    if (i >= p.count) { return; }
+    var ia = strided_offset(i, p.dims, p.a_strides);
+    var ib = strided_offset(i, p.dims, p.b_strides);
+    let sa = p.a_depth_stride;
+    let sb = p.b_depth_stride;
     var sum = 0.0;
-    for (var k = 0u; k < p[1]; k = k + 1u) {
+    for (var k = 0u; k < p.depth; k = k + 1u) {
         sum = sum + a[ia] * b[ib];
         ia = ia + sa;
         ib = ib + sb;
@@ -40,21 +46,20 @@ var<workgroup> tile_b: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled_main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let rows = p[DIMS + 4u];
-    let cols = p[DIMS + 5u];
-    let depth = p[1];
+    let rows = p.dims[4];
+    let cols = p.dims[5];
+    let depth = p.depth;
     var rest = wid.z;
     var base_a = 0u;
     var base_b = 0u;
     for (var k = 3i; k >= 0i; k = k - 1i) {
-        let axis = u32(k);
-        let d = p[DIMS + axis];
-        base_a = base_a + (rest % d) * p[A_STRIDES + axis];
-        base_b = base_b + (rest % d) * p[B_STRIDES + axis];
+        let d = p.dims[k];
+        base_a = base_a + (rest % d) * p.a_strides[k];
+        base_b = base_b + (rest % d) * p.b_strides[k];
         rest = rest / d;
     }
-    let row_stride = p[A_STRIDES + 4u];
-    let col_stride = p[B_STRIDES + 5u];
+    let row_stride = p.a_strides[4];
+    let col_stride = p.b_strides[5];
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
     let t = lid.y * 16u + lid.x;
@@ -65,12 +70,12 @@ fn matmul_tiled_main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(work
             let r = row0 + slot / DEPTH;
             let ka = k0 + slot % DEPTH;
             var va = 0.0;
-            if (r < rows && ka < depth) { va = a[base_a + r * row_stride + ka * p[2]]; }
+            if (r < rows && ka < depth) { va = a[base_a + r * row_stride + ka * p.a_depth_stride]; }
             tile_a[slot] = va;
             let kb = k0 + slot / TILE;
             let c = col0 + slot % TILE;
             var vb = 0.0;
-            if (c < cols && kb < depth) { vb = b[base_b + c * col_stride + kb * p[3]]; }
+            if (c < cols && kb < depth) { vb = b[base_b + c * col_stride + kb * p.b_depth_stride]; }
             tile_b[slot] = vb;
         }
         workgroupBarrier();
