@@ -76,9 +76,11 @@ fn sha256(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A models folder whose catalog holds copies of a real manifest, one per `(name, files)`,
-/// each file `(path, contents)`.
-fn models_folder(dir: &Path, models: &[(&str, &[(&str, &[u8])])]) -> PathBuf {
+/// A catalog entry: the model's name and its files as `(path, contents)`.
+type Entry<'a> = (&'a str, &'a [(&'a str, &'a [u8])]);
+
+/// A models folder whose catalog holds copies of a real manifest, one per entry.
+fn models_folder(dir: &Path, models: &[Entry]) -> PathBuf {
     let real: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/catalog.json")).unwrap(),
     )
@@ -192,7 +194,7 @@ fn fetch_without_names_fetches_every_fetchable_model_and_reports_the_others() {
     std::fs::write(models.join("committed/w.bin"), committed).unwrap();
     std::fs::create_dir_all(mirror.join("fetchable/sub")).unwrap();
     std::fs::write(mirror.join("fetchable/sub/w.bin"), fetchable).unwrap();
-    let entries: [(&str, &[(&str, &[u8])]); 3] = [
+    let entries: [Entry; 3] = [
         ("committed", &[("w.bin", committed)]),
         ("missing", &[("w.bin", b"gone")]),
         ("fetchable", &[("sub/w.bin", fetchable)]),
