@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::volume::{write_label_map, HeaderGeometry, ReadError, Volume};
+use crate::volume::{write_label_map, HeaderGeometry, ReadError, TooLargeForNifti1, Volume};
 
 /// One label's name and display colour.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ impl LabelMap {
     }
 
     /// Encodes the map as `.nii.gz` bytes with its scan's geometry.
-    pub fn to_nii_gz(&self) -> Vec<u8> {
+    pub fn to_nii_gz(&self) -> Result<Vec<u8>, TooLargeForNifti1> {
         write_label_map(&self.values, self.shape, &self.geometry)
     }
 }

@@ -7,9 +7,9 @@
 //! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
-pub mod error;
+pub(crate) mod error;
 pub mod gpu;
 pub mod network;
 pub mod onnx_graph;
-pub mod streaming;
-pub mod tensor;
+pub(crate) mod streaming;
+pub(crate) mod tensor;

@@ -294,8 +294,13 @@ fn same_padding_reach(conv: &NodeProto, graph: &GraphProto) -> Option<Reach> {
     let ints = |name: &str, default: i64| attr(conv, name).map_or(vec![default; 3], |a| a.ints.clone());
     let (dilations, strides, pads) = (ints("dilations", 1), ints("strides", 1), ints("pads", 0));
     let auto_pad = attr(conv, "auto_pad").map(|a| String::from_utf8_lossy(&a.s).into_owned()).unwrap_or_default();
-    if strides.iter().any(|&s| s != 1) || !(auto_pad.is_empty() || auto_pad == "NOTSET") || pads.len() != 6 {
-        return None;
+    if strides.iter().any(|&s| s != 1)
+        || !(auto_pad.is_empty() || auto_pad == "NOTSET")
+        || pads.len() != 6
+        || dilations.len() != 3
+        || kernel.iter().chain(&dilations).any(|&v| v < 1)
+    {
+        return None; // not a same-padded 3D convolution (or a malformed one, left to tract to refuse)
     }
     let same = (0..3).all(|a| {
         let reach = dilations[a] * (kernel[a] - 1);
@@ -497,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_rises_once_per_stage_run() {
+    fn progress_is_reported_before_each_stage_run_and_never_falls() {
         let streamed = Streamed::from_proto(&chain()).unwrap();
         let shape = [1, 1, 16, 4, 4];
         let mut reported = Vec::new();
@@ -505,6 +510,7 @@ mod tests {
         let runs = streamed.stages.len() * 16usize.div_ceil(CHUNK);
         assert_eq!(reported.len(), runs);
         assert_eq!(reported[0], 0.0);
-        assert!(reported.windows(2).all(|w| w[0] < w[1]) && reported[runs - 1] < 1.0, "{reported:?}");
+        assert!(reported.windows(2).all(|w| w[0] <= w[1]) && reported[runs - 1] < 1.0, "{reported:?}");
+        assert!(reported[runs - 1] > 0.9, "the last run is reported near the end: {reported:?}");
     }
 }

@@ -219,11 +219,37 @@ impl Manifest {
     pub fn from_json(text: &str) -> Result<Manifest, LoadError> {
         let manifest: Manifest =
             serde_json::from_str(text).map_err(|e| LoadError(format!("model manifest: {e}")))?;
-        if manifest.files.is_empty() {
-            return Err(LoadError("model manifest: \"files\" lists no file".into()));
-        }
+        manifest.check()?;
         Ok(manifest)
     }
+
+    /// Checks what JSON parsing cannot: a name that is one plain folder name, at least one
+    /// file, and every file path a plain relative path inside the model's folder (no absolute
+    /// path, `..`, `.`, drive or backslash), so reading or fetching the model stays in its folder.
+    pub fn check(&self) -> Result<(), LoadError> {
+        if !plain_relative(&self.name) || self.name.contains('/') {
+            return Err(LoadError(format!("model manifest: the name {:?} is not a plain folder name", self.name)));
+        }
+        if self.files.is_empty() {
+            return Err(LoadError(format!("model manifest of {:?}: \"files\" lists no file", self.name)));
+        }
+        for file in &self.files {
+            if !plain_relative(&file.path) {
+                return Err(LoadError(format!(
+                    "model manifest of {:?}: file path {:?} is not a plain relative path inside the model's folder",
+                    self.name, file.path
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` names something inside the folder it is joined to: relative, made of plain
+/// names only (no root, no `..`, no `.`, no drive, no backslash).
+fn plain_relative(path: &str) -> bool {
+    use std::path::{Component, Path};
+    !path.is_empty() && !path.contains(['\\', ':']) && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -241,6 +267,21 @@ mod tests {
         let err = Manifest::from_json(r#"{"name":"x"}"#).unwrap_err().to_string();
         assert!(err.contains("missing field"), "{err}");
         assert!(err.contains("title"), "{err}");
+    }
+
+    #[test]
+    fn file_paths_must_stay_inside_the_models_folder() {
+        let base = r#"{"name":"m","title":"t","description":"d","licence":"l","source":"s","format":"onnx",
+            "files":[{"path":PATH,"sha256":"00","bytes":1}],
+            "preprocess":{"conform":false,"intensity":{"kind":"min-max"},"crop":null,"transpose":false},
+            "pipeline":{"kind":"volume"},
+            "postprocess":{"decision":{"kind":"argmax"},"keep_largest":false,"fill_holes":false},"labels":[]}"#;
+        for bad in ["/dev/zero", "../../etc/passwd", "a/../../b", "", "C:\\x", "./m.onnx"] {
+            let text = base.replace("PATH", &serde_json::to_string(bad).unwrap());
+            let err = Manifest::from_json(&text).unwrap_err().to_string();
+            assert!(err.contains("not a plain relative path"), "{bad}: {err}");
+        }
+        assert!(Manifest::from_json(&base.replace("PATH", "\"sub/m.onnx\"")).is_ok());
     }
 
     #[test]

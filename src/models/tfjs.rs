@@ -279,8 +279,12 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
                     spec.name, spec.dtype
                 )));
             }
-            let count: usize = spec.shape.iter().product();
-            let end = offset + count * 4;
+            let end = spec
+                .shape
+                .iter()
+                .try_fold(4usize, |n, &d| n.checked_mul(d))
+                .and_then(|size| offset.checked_add(size))
+                .ok_or_else(|| LoadError(format!("weights: the shape {:?} of {} is impossibly large", spec.shape, spec.name)))?;
             let raw = bytes.get(offset..end).ok_or_else(|| {
                 LoadError(format!(
                     "weights: the shards end before {} ({} bytes needed, {} present)",

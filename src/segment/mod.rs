@@ -2,10 +2,10 @@
 //! patches or slices; see [`windows`]) → labels → post-processing → back onto the scan's own
 //! grid. A [`Segmenter`] holds a loaded model with its manifest resolved once into a [`Plan`].
 
-pub mod located;
-pub mod plan;
+pub(crate) mod located;
+pub(crate) mod plan;
 pub mod scaling;
-pub mod windows;
+pub(crate) mod windows;
 
 use std::sync::Arc;
 

@@ -1,18 +1,18 @@
 //! `Volume`: a scan's typed voxels, dims and geometry, read from NIfTI bytes.
 
-pub mod blocks;
-pub mod error;
-pub mod geometry;
-pub mod intensity;
-pub mod nifti_read;
-pub mod nifti_write;
+pub(crate) mod blocks;
+pub(crate) mod error;
+pub(crate) mod geometry;
+pub(crate) mod intensity;
+pub(crate) mod nifti_read;
+pub(crate) mod nifti_write;
 pub mod resample;
-pub mod voxels;
+pub(crate) mod voxels;
 
 pub use error::ReadError;
 pub use geometry::{Affine, AffineSource, Geometry, HeaderGeometry, SpatialUnit};
 pub use nifti_read::{read_nifti, read_nifti_pair, ReadLimits};
-pub use nifti_write::write_label_map;
+pub use nifti_write::{write_label_map, TooLargeForNifti1};
 pub use voxels::{Datatype, VoxelData};
 
 /// A scan: up to 7 dims (x, y, z, then time/volumes…), typed voxels and geometry.

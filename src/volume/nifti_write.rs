@@ -15,8 +15,15 @@ const INTENT_LABEL: i16 = 1002;
 /// The datatype is uint8 when every label is ≤ 255, else uint16. pixdim, qform and sform
 /// (codes and parameters) and the spatial unit are copied unchanged from `geometry`, so the
 /// result overlays its source scan exactly in any NIfTI reader.
-pub fn write_label_map(labels: &[u16], shape: [usize; 3], geometry: &HeaderGeometry) -> Vec<u8> {
+pub fn write_label_map(
+    labels: &[u16],
+    shape: [usize; 3],
+    geometry: &HeaderGeometry,
+) -> Result<Vec<u8>, TooLargeForNifti1> {
     assert_eq!(labels.len(), shape.iter().product::<usize>(), "label count must match the shape");
+    if shape.iter().any(|&side| i16::try_from(side).is_err()) {
+        return Err(TooLargeForNifti1 { shape });
+    }
     let max = labels.iter().copied().max().unwrap_or(0);
     let wide = max > u16::from(u8::MAX);
     let mut bytes = header_bytes(shape, geometry, wide, max);
@@ -28,7 +35,18 @@ pub fn write_label_map(labels: &[u16], shape: [usize; 3], geometry: &HeaderGeome
     }
     let mut encoder = GzEncoder::new(Vec::new(), Compression::new(6));
     encoder.write_all(&bytes).expect("writing to memory cannot fail");
-    encoder.finish().expect("writing to memory cannot fail")
+    Ok(encoder.finish().expect("writing to memory cannot fail"))
+}
+
+/// A label map with a side longer than NIfTI-1's int16 dims can hold.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a label map of {}×{}×{} voxels cannot be written as NIfTI-1: each side must be at most 32767 (dims are int16)",
+    shape[0], shape[1], shape[2]
+)]
+pub struct TooLargeForNifti1 {
+    /// The label map's size.
+    pub shape: [usize; 3],
 }
 
 /// The 348-byte NIfTI-1 header, little-endian, plus the 4-byte empty extension flag.
@@ -39,7 +57,7 @@ fn header_bytes(shape: [usize; 3], g: &HeaderGeometry, wide: bool, max_label: u1
     put(38, b"r");
     let dims = [3, shape[0], shape[1], shape[2], 1, 1, 1, 1];
     for (i, d) in dims.iter().enumerate() {
-        let d = i16::try_from(*d).expect("label map dims come from a NIfTI header and fit i16");
+        let d = i16::try_from(*d).expect("write_label_map checked that every side fits i16");
         put(40 + 2 * i, &d.to_le_bytes());
     }
     put(68, &INTENT_LABEL.to_le_bytes());

@@ -1,6 +1,8 @@
 //! The JavaScript API (wasm32 only): the only module that knows about JS. The page's Web
 //! Worker calls these to decode scans and encode label maps.
 
+pub mod medsam;
+
 use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
@@ -143,7 +145,7 @@ impl Scan {
             )));
         }
         let map = LabelMap { shape, values, geometry: self.volume.geometry.header.clone(), table: Default::default() };
-        Ok(map.to_nii_gz())
+        Ok(map.to_nii_gz()?)
     }
 }
 

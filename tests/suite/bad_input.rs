@@ -10,7 +10,7 @@ use medseg::volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits};
 /// A valid little-endian single-file NIfTI-1 (uint8, 4×3×2, RAS 2 mm), uncompressed.
 fn valid_nii() -> Vec<u8> {
     let values: Vec<u16> = (0..24).collect();
-    gunzip(&medseg::volume::write_label_map(&values, [4, 3, 2], &common::synthetic_geometry(2.0)))
+    gunzip(&medseg::volume::write_label_map(&values, [4, 3, 2], &common::synthetic_geometry(2.0)).unwrap())
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -232,4 +232,12 @@ fn every_prefix_of_a_real_file_fails_cleanly() {
         assert!(read(&bytes[..len]).is_err(), "a {len}-byte prefix must not open");
     }
     assert!(read(&bytes).is_ok());
+}
+
+#[test]
+fn a_label_map_too_wide_for_nifti1_is_an_error_not_a_panic() {
+    let err = medseg::volume::write_label_map(&vec![0u16; 40_000], [40_000, 1, 1], &common::synthetic_geometry(1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("40000×1×1") && err.contains("32767"), "{err}");
 }

@@ -7,6 +7,7 @@ use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::manifest::Manifest;
 use medseg::models::Model;
+use medseg::Segmenter;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
 use pollster::block_on;
@@ -56,9 +57,10 @@ fn truth(map: impl Fn(u16) -> u16) -> Option<Vec<u16>> {
     Some(LabelMap::from_volume(&aseg, 0).unwrap().values.into_iter().map(map).collect())
 }
 
-fn run(model: &Model, scan: &Volume) -> LabelMap {
+fn run(model: Model, scan: &Volume) -> LabelMap {
     let mut stages = Vec::new();
-    let labels = block_on(segment(scan, model, &mut |stage, _| {
+    let segmenter = Segmenter::new(model).unwrap();
+    let labels = block_on(segmenter.segment(scan, &mut |stage, _| {
         if stages.last().map(String::as_str) != Some(stage) {
             stages.push(stage.to_string());
         }
@@ -76,7 +78,7 @@ fn model30chan18cls_on_norm_reaches_mean_dice_078() {
     else {
         return;
     };
-    let labels = run(&model, &scan);
+    let labels = run(model, &scan);
     assert_eq!(labels.shape, scan.shape3());
     assert_eq!(labels.geometry, scan.geometry.header, "the label map carries the scan's geometry");
     let scores: Vec<f64> = (1..=17).map(|l| dice(&labels.values, &truth, l)).collect();
@@ -98,7 +100,7 @@ fn model20chan3cls_on_norm_separates_white_and_grey_matter() {
     ) else {
         return;
     };
-    let labels = run(&model, &scan);
+    let labels = run(model, &scan);
     let (wm, gm) = (dice(&labels.values, &truth, 1), dice(&labels.values, &truth, 2));
     eprintln!("model20chan3cls Dice WM {wm:.4}, GM {gm:.4}");
     assert!(wm >= 0.81, "white matter Dice {wm:.4}");
@@ -106,14 +108,11 @@ fn model20chan3cls_on_norm_separates_white_and_grey_matter() {
 }
 
 #[test]
-fn cancelling_stops_the_run() {
-    let (Some(model), Some(scan)) = (mirror_model("model5_gw_ae"), read("data/nifti-cases/AIL.nii.gz")) else { return };
-    let mut calls = 0;
-    let result = block_on(segment(&scan, &model, &mut |stage, _| {
-        calls += 1;
-        stage != "running the model" || calls < 5
-    }));
-    assert!(matches!(result, Err(ModelError::Cancelled)), "{:?}", result.err());
+fn a_manifest_asking_for_empty_patches_is_refused_when_loaded() {
+    let Some(mut model) = mirror_model("model5_gw_ae") else { return };
+    model.manifest.pipeline = medseg::models::manifest::Pipeline::Patches3d { patch: [0, 0, 0], overlap: 0.5 };
+    let err = Segmenter::new(model).err().unwrap().to_string();
+    assert!(err.starts_with("not a usable model") && err.contains("pipeline.patch"), "{err}");
 }
 
 #[test]
@@ -147,7 +146,8 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     manifest.preprocess.crop = None;
     let model = Model { manifest, network, locator: None };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
-    let Err(err) = block_on(segment(&scan, &model, &mut |_, _| {})) else { panic!("7×5×3 must not fit 8×8×8") };
+    let segmenter = Segmenter::new(model).unwrap();
+    let Err(err) = block_on(segmenter.segment(&scan, &mut |_, _| {})) else { panic!("7×5×3 must not fit 8×8×8") };
     let err = err.to_string();
     assert!(
         err.contains("does not fit") && err.contains("[1, 1, 8, 8, 8]") && err.contains("[1, 1, 7, 5, 3]"),
@@ -167,7 +167,7 @@ fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
         medseg::engine::network::Network::from_proto_unstreamed(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
             .unwrap();
     let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, locator: None };
-    let (a, b) = (run(&streamed, &scan), run(&one_shot, &scan));
+    let (a, b) = (run(streamed, &scan), run(one_shot, &scan));
     let differing = a.values.iter().zip(&b.values).filter(|(x, y)| x != y).count();
     eprintln!("streamed vs one-shot model5_gw_ae on norm: {differing} of {} voxels differ", a.values.len());
     assert_eq!(differing, 0);

@@ -6,6 +6,7 @@ use crate::common;
 use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::Model;
+use medseg::Segmenter;
 use medseg::volume::{read_nifti, ReadLimits};
 use medseg::LabelMap;
 use pollster::block_on;
@@ -25,7 +26,7 @@ fn deepbet_on_t1_crop_matches_deepbets_own_mask() {
     let reference = LabelMap::from_volume(&read_nifti(reference, ReadLimits::default()).unwrap(), 0).unwrap();
 
     let mut stages = Vec::new();
-    let mask = block_on(segment(&scan, &deepbet(), &mut |stage, _| {
+    let mask = block_on(Segmenter::new(deepbet()).unwrap().segment(&scan, &mut |stage, _| {
         if stages.last() != Some(&stage.to_string()) {
             stages.push(stage.to_string());
         }

@@ -12,7 +12,9 @@ use medseg::medsam::MedSam;
 use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::manifest::{ModelFormat, Pipeline};
+use medseg::models::manifest::MedSamManifest;
 use medseg::models::Model;
+use medseg::Segmenter;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
 use pollster::block_on;
@@ -128,10 +130,10 @@ fn meshnets_label_a_real_brain_block_as_the_cpu_does() {
 fn deepbet_extracts_the_same_brain_on_the_gpu() {
     let Some(scan) = read("data/brain/t1_crop.nii.gz") else { return };
     let Some(accelerator) = common::accelerator() else { return };
-    let mut model = catalog_model("deepbet").unwrap();
-    let cpu = block_on(segment(&scan, &model, &mut |_, _| {})).unwrap();
+    let mut model = Segmenter::new(catalog_model("deepbet").unwrap()).unwrap();
+    let cpu = block_on(model.segment(&scan, &mut |_, _| {})).unwrap();
     model.use_accelerator(Some(accelerator.clone()));
-    let gpu = block_on(segment(&scan, &model, &mut |_, _| {})).unwrap();
+    let gpu = block_on(model.segment(&scan, &mut |_, _| {})).unwrap();
     let agree = agreement(&cpu.values, &gpu.values);
     let ml = |labels: &LabelMap| scan.volume_ml(labels.values.iter().filter(|v| **v == 1).count() as u64);
     eprintln!("deepbet: GPU mask agrees with the CPU on {agree:.7} of voxels ({:.2} vs {:.2} mL)", ml(&gpu), ml(&cpu));

@@ -9,7 +9,7 @@ fn roundtrip(relative: &str, expect_wide: bool) {
     let Some(bytes) = common::read_shared(relative) else { return };
     let source = read_nifti(&bytes, ReadLimits::default()).unwrap();
     let map = LabelMap::from_volume(&source, 0).unwrap();
-    let written = map.to_nii_gz();
+    let written = map.to_nii_gz().unwrap();
     let back = read_nifti(&written, ReadLimits::default()).unwrap();
 
     assert_eq!(back.dims, source.dims[..3].to_vec(), "{relative}: dims");
@@ -30,7 +30,7 @@ fn roundtrip(relative: &str, expect_wide: bool) {
     assert_eq!(back.geometry.unit, source.geometry.unit, "{relative}: unit");
     assert_eq!(back.geometry.orientation(), source.geometry.orientation());
     // Written again, the bytes are the same: nothing drifts.
-    assert_eq!(LabelMap::from_volume(&back, 0).unwrap().to_nii_gz(), written);
+    assert_eq!(LabelMap::from_volume(&back, 0).unwrap().to_nii_gz().unwrap(), written);
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod brain_models;
+mod cli;
 mod deepbet;
 mod gpu_models;
 mod label_roundtrip;

@@ -7,6 +7,7 @@ use crate::common;
 use medseg::medsam::image::Window;
 use medseg::medsam::propagate::SliceEncoder;
 use medseg::medsam::{Mask, MedSam};
+use medseg::models::manifest::MedSamManifest;
 use medseg::metrics::dice;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;

@@ -2,7 +2,7 @@
 //! commands that run one. Catalog entries are checked before any path is built from them: a
 //! model's name and file paths must be plain relative names that stay inside its folder.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use medseg::models::catalog::Catalog;
@@ -62,32 +62,9 @@ fn catalog() -> Result<Catalog, String> {
     Catalog::from_json(&text).map_err(|e| e.to_string())
 }
 
-/// Whether `path` names something inside the folder it is joined to: relative, made of plain
-/// names only (no root, no `..`, no `.`, no drive, no backslash).
-fn is_plain_relative(path: &str) -> bool {
-    !path.is_empty() && !path.contains('\\') && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
-}
-
-/// Refuses a manifest whose name or files could not be used safely: no file, a name that is
-/// not one plain folder name, or a file path that would leave the model's folder.
+/// Refuses a manifest whose name or files could not be used safely (see `Manifest::check`).
 fn check_manifest(manifest: &Manifest) -> Result<(), String> {
-    let name = &manifest.name;
-    if !is_plain_relative(name) || Path::new(name).components().count() != 1 {
-        return Err(format!("model name {name:?} is not a plain folder name"));
-    }
-    if manifest.files.is_empty() {
-        return Err(format!("model {name:?}: \"files\" lists no file"));
-    }
-    for file in &manifest.files {
-        if !is_plain_relative(&file.path) {
-            return Err(format!(
-                "model {name:?}: file path {:?} is not a plain relative path inside the model's folder \
-                 (absolute paths and \"..\" are refused)",
-                file.path
-            ));
-        }
-    }
-    Ok(())
+    manifest.check().map_err(|e| e.to_string())
 }
 
 /// Whether every file of a (checked) manifest is in `dir`.
@@ -224,19 +201,4 @@ fn download(url: &str) -> Result<Vec<u8>, String> {
         return Err(format!("download of {url} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(out.stdout)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_plain_relative;
-
-    #[test]
-    fn only_plain_relative_paths_stay_inside_a_folder() {
-        for good in ["model.json", "weights/part1.bin", "a/b/c.onnx"] {
-            assert!(is_plain_relative(good), "{good}");
-        }
-        for bad in ["", "/etc/passwd", "../../PAYLOAD.txt", "a/../../b", "./x", "..", "a\\..\\b", "C:\\x"] {
-            assert!(!is_plain_relative(bad), "{bad}");
-        }
-    }
 }

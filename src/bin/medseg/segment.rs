@@ -39,7 +39,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
     eprintln!("{summary}");
     backend::report(&accelerator);
     let output = &args.output;
-    std::fs::write(output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
+    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?).map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(output);
     std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;
     println!("wrote {output} and {}", sidecar.display());

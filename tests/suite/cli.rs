@@ -1,8 +1,6 @@
 //! The `medseg` command line, run as a user runs it: help for every command, unknown options
 //! refused (status 2), and clear errors (status 1, never a panic) for catalogs and boxes that
-//! cannot be used. Only runs the built binary, so this test links nothing heavy.
-
-#![cfg(not(target_arch = "wasm32"))]
+//! cannot be used.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
