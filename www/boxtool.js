@@ -25,8 +25,10 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
   const objects = []; // {value, name, rgb, snapshot, accepted}
   let last = null; // the last box: {axis, index, box, lo, hi, percentiles}
   let busy = false;
+  let crashed = null; // why the last MedSAM worker stopped, until a new one starts
 
   function ask(type, args = {}, transfer = [], progress = null) {
+    if (!worker) return Promise.reject(new Error(`the MedSAM worker stopped (${crashed ?? 'unknown error'}); draw the box again to restart it`));
     return worker.call(type, args, transfer, progress && (({ done, most }) => progress(done, most)));
   }
 
@@ -44,7 +46,10 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
     if (!worker) {
       worker = new WorkerClient(new URL('./workers/medsam.js', import.meta.url), {
         name: 'the MedSAM worker',
-        onCrash: () => (worker = null),
+        onCrash: (message) => {
+          worker = null;
+          crashed = message;
+        },
       });
     }
     loadedSource = null;

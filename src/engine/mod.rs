@@ -11,5 +11,5 @@ pub(crate) mod error;
 pub mod gpu;
 pub mod network;
 pub mod onnx_graph;
-pub(crate) mod streaming;
+pub mod streaming;
 pub(crate) mod tensor;

@@ -10,7 +10,6 @@ use tract_onnx::prelude::*;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
-use crate::engine::streaming::Streamed;
 use crate::engine::tensor::{Progress, Shaped};
 
 type Plan = TypedSimplePlan;
@@ -29,8 +28,6 @@ pub struct Network {
     declared_input: Option<Vec<Option<usize>>>,
     /// Optimized plans by input shapes (the last one used is kept).
     plan: Mutex<Option<CachedPlan>>,
-    /// The same network as plane-streamed stages, when it is a chain of convolutions.
-    streamed: Option<Box<Streamed>>,
     /// The GPU to run on, if any (see [`Network::use_accelerator`]).
     accelerator: Option<Arc<Accelerator>>,
     /// GPU plans by input shapes (the last one used is kept) and the weights they share.
@@ -41,24 +38,11 @@ pub struct Network {
 impl Network {
     /// Parses an ONNX file's bytes.
     pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Network, LoadError> {
-        if bytes.is_empty() {
-            return Err(LoadError("the model file is empty".into()));
-        }
-        let proto = tract_onnx::onnx()
-            .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| LoadError(format!("this is not an ONNX model ({e})")))?;
-        Self::from_proto(&proto)
+        Self::from_proto(&parse_onnx(bytes)?)
     }
 
-    /// Builds a network from an ONNX graph in memory (with its streamed form when it has one).
+    /// Builds a network from an ONNX graph in memory.
     pub fn from_proto(proto: &ModelProto) -> Result<Network, LoadError> {
-        let mut network = Self::from_proto_unstreamed(proto)?;
-        network.streamed = Streamed::from_proto(proto).map(Box::new);
-        Ok(network)
-    }
-
-    /// Builds a network from an ONNX graph in memory, without a streamed form.
-    pub fn from_proto_unstreamed(proto: &ModelProto) -> Result<Network, LoadError> {
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| LoadError(format!("the ONNX graph cannot be loaded: {e:#}")))?;
@@ -74,23 +58,14 @@ impl Network {
             model,
             declared_input,
             plan: Mutex::new(None),
-            streamed: None,
             accelerator: None,
             gpu_plan: Mutex::new(None),
             gpu_weights: WeightCache::default(),
         })
     }
 
-    /// The plane-streamed form of this network (see `engine::streaming`), if it has one.
-    pub fn streamed(&self) -> Option<&Streamed> {
-        self.streamed.as_deref()
-    }
-
-    /// Runs this network (and its streamed stages) on `accelerator`'s GPU, or on the CPU (`None`).
+    /// Runs this network on `accelerator`'s GPU, or on the CPU (`None`).
     pub fn use_accelerator(&mut self, accelerator: Option<Arc<Accelerator>>) {
-        if let Some(streamed) = self.streamed.as_mut() {
-            streamed.use_accelerator(accelerator.clone());
-        }
         self.accelerator = accelerator;
         *self.gpu_plan.lock().expect("gpu plan lock") = None;
         self.gpu_weights.lock().expect("weight cache lock").clear();
@@ -239,6 +214,16 @@ impl Network {
             })
             .collect()
     }
+}
+
+/// Parses an ONNX file's bytes into its graph.
+pub fn parse_onnx(bytes: &[u8]) -> Result<ModelProto, LoadError> {
+    if bytes.is_empty() {
+        return Err(LoadError("the model file is empty".into()));
+    }
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| LoadError(format!("this is not an ONNX model ({e})")))
 }
 
 /// Concrete dims of a graph input's declared shape (`None` per symbolic dim).

@@ -142,7 +142,7 @@ impl Streamed {
             let out = if i + 1 == count { output.clone() } else { stages[i + 1].0.clone() };
             let sub = sub_model(proto, graph, input, &out, nodes);
             let gathered = reach.gathers().then_some((reach.taps, reach.dilation));
-            built.push(Stage { network: Network::from_proto_unstreamed(&sub).ok()?, halo: reach.halo, gathered });
+            built.push(Stage { network: Network::from_proto(&sub).ok()?, halo: reach.halo, gathered });
         }
         Some(Streamed { stages: built })
     }
@@ -449,7 +449,7 @@ mod tests {
             streamed.stages.iter().map(|s| s.gathered).collect::<Vec<_>>(),
             vec![None, None, Some((3, CHUNK + 1))]
         );
-        let plain = Network::from_proto_unstreamed(&proto).unwrap();
+        let plain = Network::from_proto(&proto).unwrap();
         for depth in [1, 5, 11, 17] {
             let shape = [1, 1, depth, 7, 6];
             let input: Vec<f32> = (0..depth * 42).map(|i| ((i * 31) % 17) as f32 / 8.0).collect();

@@ -7,7 +7,8 @@ pub mod tfjs;
 
 use crate::engine::error::LoadError;
 use crate::engine::gpu::Accelerator;
-use crate::engine::network::Network;
+use crate::engine::network::{parse_onnx, Network};
+use crate::engine::streaming::Streamed;
 use manifest::{sha256_hex, Manifest, ModelFile, ModelFormat, Pipeline};
 
 /// A segmentation model ready to run: its manifest and its networks.
@@ -16,6 +17,9 @@ pub struct Model {
     pub manifest: Manifest,
     /// The network (from the manifest's first file).
     pub network: Network,
+    /// The same network as plane-streamed stages, when it is a chain of convolutions (see
+    /// `engine::streaming`).
+    pub streamed: Option<Streamed>,
     /// The locator network of a `locate-then-segment` pipeline.
     pub locator: Option<Network>,
 }
@@ -53,6 +57,9 @@ impl Model {
         if let Some(locator) = self.locator.as_mut() {
             locator.use_accelerator(accelerator.clone());
         }
+        if let Some(streamed) = self.streamed.as_mut() {
+            streamed.use_accelerator(accelerator.clone());
+        }
         self.network.use_accelerator(accelerator);
     }
 
@@ -63,8 +70,8 @@ impl Model {
             return Err(LoadError(format!("the manifest of {} lists no file", manifest.name)));
         }
         let files = read_pinned(&manifest.files, read)?;
-        let network = match manifest.format {
-            ModelFormat::Onnx => Network::from_onnx_bytes(&files[0])?,
+        let proto = match manifest.format {
+            ModelFormat::Onnx => parse_onnx(&files[0])?,
             ModelFormat::TfjsLayers => {
                 let json = std::str::from_utf8(&files[0])
                     .map_err(|_| LoadError(format!("{} is not UTF-8 JSON", manifest.files[0].path)))?;
@@ -77,9 +84,11 @@ impl Model {
                         })
                     })
                     .collect::<Result<_, _>>()?;
-                Network::from_proto(&tfjs::to_onnx(json, &shards)?)?
+                tfjs::to_onnx(json, &shards)?
             }
         };
+        let network = Network::from_proto(&proto)?;
+        let streamed = Streamed::from_proto(&proto);
         let locator = match &manifest.pipeline {
             Pipeline::LocateThenSegment { locator, .. } => {
                 let index = manifest.files.iter().position(|f| &f.path == locator).ok_or_else(|| {
@@ -89,6 +98,6 @@ impl Model {
             }
             _ => None,
         };
-        Ok(Model { manifest, network, locator })
+        Ok(Model { manifest, network, streamed, locator })
     }
 }

@@ -8,17 +8,19 @@ use super::scaling::Scaling;
 use super::windows::run_block_labels;
 use crate::engine::error::{zeroed, RunError};
 use crate::engine::network::Network;
+use crate::engine::streaming::Streamed;
+use crate::models::Model;
 use crate::postprocess::keep_largest_component;
 use crate::volume::blocks::{extract, paste, AxisOrder, VoxelBox};
 use crate::volume::resample::resize_nearest_exact;
 
-/// Segments `values` (x fastest, `shape`) with the `locator` and `main` networks as `plan` and
-/// `locate` say; returns labels on the same grid.
+/// Segments `values` (x fastest, `shape`) with the `locator` network and `main`'s network as
+/// `plan` and `locate` say; returns labels on the same grid.
 pub async fn segment_located(
     values: &[f32],
     shape: [usize; 3],
     locator: &Network,
-    main: &Network,
+    main: &Model,
     plan: &Plan,
     locate: Locate,
     progress: &mut dyn FnMut(&str, f64),
@@ -28,7 +30,8 @@ pub async fn segment_located(
     let small = resize_nearest_exact(values, shape, small_shape);
     let scaling = Scaling::fit(&small, &plan.intensity);
     let mut found =
-        run_labels(locator, scaling.apply(&small), small_shape, axes, plan, &mut |f| progress("locating", f)).await?;
+        run_labels((locator, None), scaling.apply(&small), small_shape, axes, plan, &mut |f| progress("locating", f))
+            .await?;
     drop(small);
     keep_largest_component(&mut found, small_shape);
     let bbox = bounding_box(&found, small_shape, shape, locate).ok_or_else(|| {
@@ -41,26 +44,30 @@ pub async fn segment_located(
     let size = axes.xyz(locate.size);
     let input = resize_nearest_exact(&block, block_shape, size);
     drop(block);
-    let labels =
-        run_labels(main, scaling.apply(&input), size, axes, plan, &mut |f| progress("running the model", f)).await?;
+    let labels = run_labels((&main.network, main.streamed.as_ref()), scaling.apply(&input), size, axes, plan, &mut |f| {
+        progress("running the model", f)
+    })
+    .await?;
     let labels = resize_nearest_exact(&labels, size, block_shape);
     let mut out = zeroed::<u16>(values.len(), "the label map")?;
     paste(&mut out, shape, &labels, bbox);
     Ok(out)
 }
 
-/// Runs `network` on a whole block (x fastest, `xyz`) and decides labels, x fastest.
+/// Runs a network (with its streamed form, if any) on a whole block (x fastest, `xyz`) and
+/// decides labels, x fastest.
 async fn run_labels(
-    network: &Network,
+    (network, streamed): (&Network, Option<&Streamed>),
     input: Vec<f32>,
     xyz: [usize; 3],
     axes: AxisOrder,
     plan: &Plan,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<u16>, RunError> {
-    let input = axes.to_network(input, xyz);
-    let labels = run_block_labels(network, &Feed::Whole, input, axes.dhw(xyz), &plan.decision, progress).await?;
-    Ok(axes.from_network(labels, xyz))
+    let input = axes.to_network_order(input, xyz);
+    let labels =
+        run_block_labels(network, streamed, &Feed::Whole, input, axes.dhw(xyz), &plan.decision, progress).await?;
+    Ok(axes.to_block(labels, xyz))
 }
 
 /// deepbet's `get_bbox_with_margin`, in float32 as it computes: per axis, the planes of the

@@ -65,7 +65,7 @@ impl Segmenter {
         let (values, grid) = if plan.conform { conform(values, &grid) } else { (values, grid) };
         let mut labels = match (plan.locate, self.model.locator.as_ref()) {
             (Some(locate), Some(locator)) => {
-                segment_located(&values, grid.shape, locator, &self.model.network, plan, locate, progress).await?
+                segment_located(&values, grid.shape, locator, &self.model, plan, locate, progress).await?
             }
             _ => self.segment_cropped(values, grid.shape, progress).await?,
         };
@@ -106,13 +106,15 @@ impl Segmenter {
         let Some(bbox) = bbox else { return Ok(labels) };
         let (input, size) = extract(&scaled, shape, bbox);
         drop(scaled);
-        let input = plan.axes.to_network(input, size);
+        let input = plan.axes.to_network_order(input, size);
         let dhw = plan.axes.dhw(size);
-        let cropped = run_block_labels(&self.model.network, &plan.feed, input, dhw, &plan.decision, &mut |f| {
-            progress("running the model", f)
-        })
-        .await?;
-        paste(&mut labels, shape, &plan.axes.from_network(cropped, size), bbox);
+        let model = &self.model;
+        let cropped =
+            run_block_labels(&model.network, model.streamed.as_ref(), &plan.feed, input, dhw, &plan.decision, &mut |f| {
+                progress("running the model", f)
+            })
+            .await?;
+        paste(&mut labels, shape, &plan.axes.to_block(cropped, size), bbox);
         Ok(labels)
     }
 }

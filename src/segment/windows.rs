@@ -7,6 +7,7 @@
 use super::plan::Feed;
 use crate::engine::error::RunError;
 use crate::engine::network::Network;
+use crate::engine::streaming::Streamed;
 use crate::engine::tensor::Progress;
 use crate::models::manifest::Decision;
 use crate::postprocess::argmax;
@@ -33,17 +34,18 @@ pub async fn run_block(
 }
 
 /// Runs `network` over `block` as `feed` says and decides labels (network order). A whole-block
-/// run of a network that streams (see `engine::streaming`) goes plane by plane and never holds
-/// whole activations or outputs.
+/// run of a network given with its `streamed` form (see `engine::streaming`) goes plane by plane
+/// and never holds whole activations or outputs.
 pub async fn run_block_labels(
     network: &Network,
+    streamed: Option<&Streamed>,
     feed: &Feed,
     block: Vec<f32>,
     dhw: [usize; 3],
     decision: &Decision,
     progress: Progress<'_>,
 ) -> Result<Vec<u16>, RunError> {
-    match (feed, network.streamed()) {
+    match (feed, streamed) {
         (Feed::Whole, Some(streamed)) => {
             let mut labels = Vec::with_capacity(block.len());
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];

@@ -55,7 +55,7 @@ impl AxisOrder {
     }
 
     /// A block (x fastest, `xyz`) in the network's order (W fastest).
-    pub fn to_network<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
+    pub fn to_network_order<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
         match self {
             AxisOrder::Zyx => block,
             AxisOrder::Xyz => swap_x_z(&block, xyz),
@@ -63,7 +63,7 @@ impl AxisOrder {
     }
 
     /// A block in the network's order (W fastest) back to x fastest, `xyz` being the block's size.
-    pub fn from_network<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
+    pub fn to_block<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
         match self {
             AxisOrder::Zyx => block,
             AxisOrder::Xyz => swap_x_z(&block, [xyz[2], xyz[1], xyz[0]]),
@@ -108,12 +108,12 @@ mod tests {
         let xyz = [2, 3, 4];
         let block: Vec<u32> = (0..24).collect();
         for order in [AxisOrder::Zyx, AxisOrder::Xyz] {
-            let network = order.to_network(block.clone(), xyz);
-            assert_eq!(order.from_network(network, xyz), block, "{order:?}");
+            let network = order.to_network_order(block.clone(), xyz);
+            assert_eq!(order.to_block(network, xyz), block, "{order:?}");
             assert_eq!(order.xyz(order.dhw(xyz)), xyz);
         }
         // Transposed, W (fastest) is z: voxel (x=1, y=0, z=0) sits at W-index 0 of D-row 1.
-        let network = AxisOrder::Xyz.to_network(block.clone(), xyz);
+        let network = AxisOrder::Xyz.to_network_order(block.clone(), xyz);
         assert_eq!(network[3 * 4], block[1]);
         assert_eq!(AxisOrder::Zyx.dhw(xyz), [4, 3, 2]);
     }

@@ -32,7 +32,9 @@ pub fn quantiles(values: &[f32], fractions: &[f64]) -> Option<Vec<f32>> {
 
 /// [`quantiles`] of `voxels[range]` scaled by `scaling` (`value × slope + inter`), without a
 /// float copy of the volume when the voxels are 8- or 16-bit integers (they are counted per
-/// value instead); equal to `quantiles(&voxels.to_f32(range, scaling), fractions)`.
+/// value instead); equal to `quantiles(&voxels.to_f32(range, scaling), fractions)`. The page's
+/// automatic window (the wasm API) is its user.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub fn voxel_quantiles(
     voxels: &VoxelData,
     range: Range<usize>,
@@ -40,9 +42,9 @@ pub fn voxel_quantiles(
     fractions: &[f64],
 ) -> Option<Vec<f32>> {
     let (counts, offset) = match voxels {
-        VoxelData::U8(v) => (counted(&v[range.clone()], |x| usize::from(x), 1 << 8), 0),
+        VoxelData::U8(v) => (counted(&v[range.clone()], usize::from, 1 << 8), 0),
         VoxelData::I8(v) => (counted(&v[range.clone()], |x| (i16::from(x) + 128) as usize, 1 << 8), -128),
-        VoxelData::U16(v) => (counted(&v[range.clone()], |x| usize::from(x), 1 << 16), 0),
+        VoxelData::U16(v) => (counted(&v[range.clone()], usize::from, 1 << 16), 0),
         VoxelData::I16(v) => (counted(&v[range.clone()], |x| (i32::from(x) + 32768) as usize, 1 << 16), -32768),
         _ => return quantiles(&voxels.to_f32(range, scaling), fractions),
     };
@@ -90,6 +92,7 @@ pub fn voxel_quantiles(
 }
 
 /// How many of `values` fall in each of `bins` bins (`bin(value)` < `bins`).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn counted<T: Copy>(values: &[T], bin: impl Fn(T) -> usize, bins: usize) -> Vec<u64> {
     let mut counts = vec![0u64; bins];
     values.iter().for_each(|&v| counts[bin(v)] += 1);

@@ -1,4 +1,5 @@
-//! `Volume`: a scan's typed voxels, dims and geometry, read from NIfTI bytes.
+//! Scans: [`Volume`] (typed voxels, dims and geometry), reading and writing NIfTI, grids and
+//! resampling, blocks, intensity statistics.
 
 pub(crate) mod blocks;
 pub(crate) mod error;
@@ -7,121 +8,12 @@ pub(crate) mod intensity;
 pub(crate) mod nifti_read;
 pub(crate) mod nifti_write;
 pub mod resample;
+pub(crate) mod scan;
 pub(crate) mod voxels;
 
 pub use error::ReadError;
 pub use geometry::{Affine, AffineSource, Geometry, HeaderGeometry, SpatialUnit};
 pub use nifti_read::{read_nifti, read_nifti_pair, ReadLimits};
 pub use nifti_write::{write_label_map, TooLargeForNifti1};
+pub use scan::{in_plane_axes, Volume};
 pub use voxels::{Datatype, VoxelData};
-
-/// A scan: up to 7 dims (x, y, z, then time/volumes…), typed voxels and geometry.
-#[derive(Clone, Debug)]
-pub struct Volume {
-    /// `dim[1..=dim[0]]`, each ≥ 1.
-    pub dims: Vec<usize>,
-    /// Datatype as stored in the file.
-    pub datatype: Datatype,
-    /// Voxels in the stored type (see [`VoxelData`]), x fastest.
-    pub voxels: VoxelData,
-    /// `scl_slope`, `scl_inter` when the file asks for scaling.
-    pub scaling: Option<(f64, f64)>,
-    /// Where voxels are in the world.
-    pub geometry: Geometry,
-    /// The header's `descrip`, as text.
-    pub description: String,
-    /// Things the reader converted, assumed or repaired, for the user to know.
-    pub notes: Vec<String>,
-}
-
-impl Volume {
-    /// Size of the first three dims (1 where the file has fewer).
-    pub fn shape3(&self) -> [usize; 3] {
-        std::array::from_fn(|i| self.dims.get(i).copied().unwrap_or(1))
-    }
-
-    /// Voxels in one 3D volume.
-    pub fn voxels_per_volume(&self) -> usize {
-        self.shape3().iter().product()
-    }
-
-    /// How many 3D volumes the file holds (product of dims 4 and up).
-    pub fn volume_count(&self) -> usize {
-        self.dims.iter().skip(3).product()
-    }
-
-    /// The voxel indices of 3D volume `index` (0-based, over dims 4 and up).
-    pub fn volume_range(&self, index: usize) -> Result<std::ops::Range<usize>, ReadError> {
-        let count = self.volume_count();
-        if index >= count {
-            return Err(ReadError::VolumeOutOfRange { index, count });
-        }
-        let n = self.voxels_per_volume();
-        Ok(index * n..(index + 1) * n)
-    }
-
-    /// The 3D volume `index` (0-based, over dims 4 and up) as scaled f32 values, x fastest.
-    pub fn volume_f32(&self, index: usize) -> Result<Vec<f32>, ReadError> {
-        Ok(self.voxels.to_f32(self.volume_range(index)?, self.scaling))
-    }
-
-    /// One slice of volume `index` as scaled f32 values: the plane `position` along voxel axis
-    /// `axis` (0, 1 or 2), with the remaining two axes in order, the lower one fastest.
-    /// `None` when the axis, position or volume is out of range.
-    pub fn slice_f32(&self, axis: usize, position: usize, index: usize) -> Option<Vec<f32>> {
-        let shape = self.shape3();
-        if axis > 2 || position >= shape[axis] {
-            return None;
-        }
-        let range = self.volume_range(index).ok()?;
-        let strides = [1, shape[0], shape[0] * shape[1]];
-        let (a, b) = in_plane_axes(axis);
-        let mut out = Vec::with_capacity(shape[a] * shape[b]);
-        let plane = range.start + position * strides[axis];
-        for j in 0..shape[b] {
-            for i in 0..shape[a] {
-                out.push(self.scale(self.voxels.get_f64(plane + j * strides[b] + i * strides[a])) as f32);
-            }
-        }
-        Some(out)
-    }
-
-    /// Scaled value at voxel (i, j, k) of volume `index`; `None` outside the grid.
-    pub fn value_at(&self, ijk: [usize; 3], index: usize) -> Option<f64> {
-        let [nx, ny, nz] = self.shape3();
-        if ijk[0] >= nx || ijk[1] >= ny || ijk[2] >= nz {
-            return None;
-        }
-        let range = self.volume_range(index).ok()?;
-        let raw = self.voxels.get_f64(range.start + ijk[0] + nx * (ijk[1] + ny * ijk[2]));
-        Some(self.scale(raw))
-    }
-
-    fn scale(&self, raw: f64) -> f64 {
-        match self.scaling {
-            Some((slope, inter)) => raw * slope + inter,
-            None => raw,
-        }
-    }
-
-    /// Smallest and largest scaled value over all volumes, ignoring NaN.
-    pub fn value_range(&self) -> Option<(f64, f64)> {
-        let (lo, hi) = self.voxels.min_max(0..self.voxels.len())?;
-        let (a, b) = (self.scale(lo), self.scale(hi));
-        Some((a.min(b), a.max(b)))
-    }
-
-    /// Volume of `count` voxels in millilitres, with the scan's real spacing and units.
-    pub fn volume_ml(&self, count: u64) -> f64 {
-        count as f64 * self.geometry.voxel_volume_mm3() / 1000.0
-    }
-}
-
-/// The two voxel axes that span a slice across `axis` (0, 1, 2), lower first.
-pub fn in_plane_axes(axis: usize) -> (usize, usize) {
-    match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    }
-}

@@ -10,7 +10,7 @@ use nifti::NiftiHeader;
 use super::error::ReadError;
 use super::geometry::{Geometry, HeaderGeometry};
 use super::voxels::{Datatype, VoxelData};
-use super::Volume;
+use super::scan::Volume;
 
 /// Size of a NIfTI-1 header.
 const HEADER_BYTES: usize = 348;

@@ -5,7 +5,7 @@
 use nalgebra::{Matrix4, Vector4};
 
 use super::geometry::{orientation_letters, Affine};
-use super::Volume;
+use super::scan::Volume;
 
 /// A 3D grid: size (x fastest) and voxel→world affine in millimetres.
 #[derive(Clone, Debug, PartialEq)]

@@ -144,7 +144,7 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
     manifest.preprocess.conform = false;
     manifest.preprocess.crop = None;
-    let model = Model { manifest, network, locator: None };
+    let model = Model { manifest, network, streamed: None, locator: None };
     let Some(scan) = read("data/nifti-cases/low_res.nii.gz") else { return };
     let segmenter = Segmenter::new(model).unwrap();
     let Err(err) = block_on(segmenter.segment(&scan, &mut |_, _| {})) else { panic!("7×5×3 must not fit 8×8×8") };
@@ -158,15 +158,15 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
 #[test]
 fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
     let (Some(streamed), Some(scan)) = (mirror_model("model5_gw_ae"), read("data/brain/norm.nii.gz")) else { return };
-    assert!(streamed.network.streamed().is_some(), "a MeshNet is a chain of same-padded convolutions");
+    assert!(streamed.streamed.is_some(), "a MeshNet is a chain of same-padded convolutions");
     let dir = common::shared_dir().join("models/brainchop-tfjs/model5_gw_ae");
     let json = std::fs::read_to_string(dir.join("model.json")).unwrap();
     let shards: Vec<Vec<u8>> =
         medseg::models::tfjs::shard_paths(&json).unwrap().iter().map(|p| std::fs::read(dir.join(p)).unwrap()).collect();
     let one_shot =
-        medseg::engine::network::Network::from_proto_unstreamed(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
+        medseg::engine::network::Network::from_proto(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
             .unwrap();
-    let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, locator: None };
+    let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, streamed: None, locator: None };
     let (a, b) = (run(streamed, &scan), run(one_shot, &scan));
     let differing = a.values.iter().zip(&b.values).filter(|(x, y)| x != y).count();
     eprintln!("streamed vs one-shot model5_gw_ae on norm: {differing} of {} voxels differ", a.values.len());

@@ -101,7 +101,7 @@ fn meshnets_label_a_real_brain_block_as_the_cpu_does() {
         assert_eq!(cpu_shape, gpu_shape);
         let channels = cpu_shape[1];
         let whole = agreement(&argmax(&cpu, channels), &argmax(&gpu, channels));
-        let streamed = model.network.streamed().map(|streamed| {
+        let streamed = model.streamed.as_ref().map(|streamed| {
             let mut labels = Vec::new();
             block_on(streamed.run(
                 &block,
