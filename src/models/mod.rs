@@ -66,9 +66,7 @@ impl Model {
     /// Loads a model from its manifest, reading each listed file through `read` and checking
     /// its SHA-256 against the manifest.
     pub fn load(manifest: Manifest, read: ReadFile) -> Result<Model, LoadError> {
-        if manifest.files.is_empty() {
-            return Err(LoadError(format!("the manifest of {} lists no file", manifest.name)));
-        }
+        manifest.check()?;
         let files = read_pinned(&manifest.files, read)?;
         let proto = match manifest.format {
             ModelFormat::Onnx => parse_onnx(&files[0])?,
