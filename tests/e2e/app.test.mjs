@@ -172,13 +172,11 @@ test('label map overlay: table volumes are count × voxel volume; saved file is 
   await gotoVoxel([61, 50, 56]);
   await page.screenshot({ path: join(SHOTS, 'ct_overlay.png') });
 
+  // Saving produces a .nii.gz and a .json download.
   const downloads = [];
-  page.on('download', (d) => downloads.push(d));
+  const both = page.waitForEvent('download', { predicate: (d) => downloads.push(d) === 2 });
   await page.click('#save-overlay');
-  for (let waited = 0; downloads.length < 2; waited += 50) {
-    assert.ok(waited < 20_000, 'saving produces a .nii.gz and a .json download');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await both;
   const niiDownload = downloads.find((d) => d.suggestedFilename().endsWith('.nii.gz'));
   const jsonDownload = downloads.find((d) => d.suggestedFilename().endsWith('.json'));
   const saved = join(TMP, niiDownload.suggestedFilename());

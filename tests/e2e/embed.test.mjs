@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { serve, launch, ROOT, WWW } from './harness.mjs';
+import { serve, launch, newContext, HANG_MS, ROOT, WWW } from './harness.mjs';
 
 const FIXTURES = mkdtempSync(join(tmpdir(), 'medseg-embed-'));
 /**
@@ -40,7 +40,7 @@ before(async () => {
     headers: (path) => (path.startsWith('/fixtures/') ? { 'content-security-policy': STRICT_CSP } : {}),
   });
   browser = await launch();
-  context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  context = await newContext(browser, { viewport: { width: 1200, height: 900 } });
   // Every request of the pages, their workers and service worker.
   context.on('request', (r) => requests.push(r.url()));
   context.on('console', (m) => { if (/Content.Security.Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
@@ -81,7 +81,7 @@ test('the teaching example page: both elements load their cases and draw non-bla
   examplePage = page;
   page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
   await page.goto(server.origin + '/examples/');
-  await page.waitForFunction(() => [...document.querySelectorAll('medseg-viewer')].every((e) => e.dataset.state === 'ready'), null, { timeout: 60_000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('medseg-viewer')].every((e) => e.dataset.state === 'ready'));
   const shown = await page.$$eval('medseg-viewer', (els) => els.map((e) => ({
     id: e.id,
     slice: e.getSlice(),
@@ -111,7 +111,7 @@ test('the teaching example page: both elements load their cases and draw non-bla
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/examples.png'), fullPage: true });
 });
 
-test('an element on the example page runs a model and fires `segmented` with label volumes', { timeout: 900_000 }, async () => {
+test('an element on the example page runs a model and fires `segmented` with label volumes', { timeout: HANG_MS }, async () => {
   const page = examplePage;
   // model5_gw_ae (≈16 s in wasm) where `make test-browser` fetched it, else the committed deepbet (minutes).
   const model = existsSync(join(ROOT, 'models/model5_gw_ae/model.json')) ? 'model5_gw_ae' : 'deepbet';
@@ -147,7 +147,7 @@ test('the element works inside a page with a strict CSP, through attributes and 
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(server.origin + '/fixtures/strict.html');
-  await page.waitForFunction(() => document.getElementById('strict').dataset.state === 'ready', null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.getElementById('strict').dataset.state === 'ready');
   assert.equal(await page.$eval('#strict', (e) => e.getSlice()), 50);
   assertDrawn(await canvasStats(page, '#strict'), 'strict page, attributes');
   // The element's stylesheet applied (a <link> in its shadow root, allowed by style-src 'self').
@@ -183,7 +183,7 @@ test('iframe mode: index.html?embed=1 shows the viewer alone, inside a strict pa
   await page.goto(server.origin + '/fixtures/iframe.html');
   const frame = page.frameLocator('#embed');
   const inner = page.frames().find((f) => f.url().includes('embed=1'));
-  await inner.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+  await inner.waitForFunction(() => document.body.dataset.state === 'ready');
   assert.equal(await frame.locator('.toolbar').isHidden(), true, 'no toolbar');
   assert.equal(await frame.locator('aside').isHidden(), true, 'no side panel');
   assert.equal(await inner.$eval('#viewer', (v) => v.dataset.layout), 'axial');

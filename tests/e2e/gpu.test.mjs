@@ -16,7 +16,6 @@ import { openSession, ROOT, SHARED } from './harness.mjs';
 const SOURCE = join(SHARED, 'data/brain/norm.nii.gz');
 const SCAN = join(mkdtempSync(join(tmpdir(), 'medseg-gpu-')), 'norm_block96x96x48.nii.gz');
 const MODEL = 'model5_gw_ae';
-const RUN_TIMEOUT = 600_000; // SwiftShader runs the kernels on the CPU
 let session;
 let page;
 
@@ -86,7 +85,7 @@ async function run(p, backend) {
     if (document.body.dataset.segmented === m) return 'done';
     const message = document.getElementById('message');
     return !message.hidden && message.textContent ? message.textContent : false;
-  }, MODEL, { timeout: RUN_TIMEOUT, polling: 200 }).then((h) => h.jsonValue());
+  }, MODEL, { polling: 200 }).then((h) => h.jsonValue());
   if (outcome !== 'done') throw new Error(outcome);
   return p.textContent('#model-result');
 }

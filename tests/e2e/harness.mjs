@@ -67,13 +67,27 @@ export function launch({ webgpu = false } = {}) {
 }
 
 /**
+ * The longest any wait of a test may take. Tests wait on the page's events and state (a status
+ * attribute, a shown message, a worker's state), never for a fixed time: this bound only ends a
+ * hang, so it is far above what the slowest step (a model run on a loaded machine) needs.
+ */
+export const HANG_MS = 30 * 60_000;
+
+/** A fresh browser context whose waits (waitForFunction, waitForSelector, click, …) end only on a hang. */
+export async function newContext(browser, options = {}) {
+  const context = await browser.newContext(options);
+  context.setDefaultTimeout(HANG_MS);
+  return context;
+}
+
+/**
  * One test file's session: the server, Chromium (`webgpu`: see `launch`), and a page at the app
  * that records every request. `close()` shuts down and returns the requests that left the page's origin.
  */
 export async function openSession(viewport = { width: 1500, height: 700 }, { webgpu = false } = {}) {
   const server = await serve();
   const browser = await launch({ webgpu });
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const context = await newContext(browser, { viewport, acceptDownloads: true });
   const page = await context.newPage();
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));

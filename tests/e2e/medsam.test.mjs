@@ -69,7 +69,7 @@ async function dragBox([x0, y0, x1, y1]) {
   await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2);
   await page.mouse.move(...to);
   await page.mouse.up();
-  await page.waitForFunction((n) => Number(document.body.dataset.medsamBoxes ?? 0) > n, boxes, { timeout: 300_000 });
+  await page.waitForFunction((n) => Number(document.body.dataset.medsamBoxes ?? 0) > n, boxes);
   return page.evaluate(() => ({ ...document.body.dataset }));
 }
 
@@ -133,7 +133,7 @@ test('Propagate through the volume fills the chosen slices with progress, and Ca
   await page.fill('#propagate-last', String(K + 1));
   await page.click('#propagate');
   await page.waitForSelector('#propagate-progress:not([hidden])');
-  await page.waitForFunction(() => document.body.dataset.medsamPropagated === '3', null, { timeout: 300_000 });
+  await page.waitForFunction(() => document.body.dataset.medsamPropagated === '3');
   const perSlice = await page.evaluate(([k]) => {
     const { values } = window.medsegViewer.overlay;
     const plane = 122 * 101;

@@ -141,7 +141,7 @@ async function download(selector, name) {
   return path;
 }
 
-test('a PNG opens upright as one slice, a box gives the CLI mask, saved as PNG and .nii.gz', { timeout: 600_000 }, async (t) => {
+test('a PNG opens upright as one slice, a box gives the CLI mask, saved as PNG and .nii.gz', async (t) => {
   if (skipWithoutModel(t)) return;
   const grey = makePicture();
   const png = join(TMP, 'pic.png');
@@ -175,7 +175,7 @@ test('a PNG opens upright as one slice, a box gives the CLI mask, saved as PNG a
   await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2);
   await page.mouse.move(...to);
   await page.mouse.up();
-  await page.waitForFunction(() => Number(document.body.dataset.medsamBoxes ?? 0) >= 1, null, { timeout: 300_000 });
+  await page.waitForFunction(() => Number(document.body.dataset.medsamBoxes ?? 0) >= 1);
   const result = await page.textContent('#medsam-result');
   assert.match(result, /the picture/, result);
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/picture_mask.png') });

@@ -65,7 +65,7 @@ test('a catalog model runs in the page and matches the native CLI', async (t) =>
   await page.evaluate(() => new MutationObserver(() => window.noteStage(document.getElementById('model-stage').textContent.replace(/ \d+ %$/, '')))
     .observe(document.getElementById('model-stage'), { childList: true, characterData: true, subtree: true }));
   await page.click('#run-model');
-  await page.waitForFunction((m) => document.body.dataset.segmented === m, MODEL, { timeout: 300_000 });
+  await page.waitForFunction((m) => document.body.dataset.segmented === m, MODEL);
   assert.ok(stages.has('running the model'), `progress names the stages: ${[...stages]}`);
   const rows = await page.$$eval('#label-table tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent.trim()));
   assert.ok(rows.some((r) => /White/i.test(r)) && rows.some((r) => /Gr[ae]y/i.test(r)), `label names from the manifest: ${rows}`);
@@ -88,7 +88,7 @@ test('a model the user brings (.onnx + manifest) runs in the page and in the CLI
   await page.setInputFiles('#open-model', [manifestPath, join(TMP, 'my_model.onnx')]);
   await openAndPick('my-onnx-model');
   await page.click('#run-model');
-  await page.waitForFunction(() => document.body.dataset.segmented === 'my-onnx-model', null, { timeout: 300_000 });
+  await page.waitForFunction(() => document.body.dataset.segmented === 'my-onnx-model');
   await comparePageWithCli(manifestPath);
   // A manifest that lists a file the user did not choose is a clear error.
   await page.setInputFiles('#open-model', [manifestPath]);
@@ -142,7 +142,7 @@ test('with one .hdr and two .img files dropped, the model runs on the image show
   await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
   await page.selectOption('#model-picker', MODEL);
   await page.click('#run-model');
-  await page.waitForFunction((m) => document.body.dataset.segmented === m || !document.getElementById('message').hidden, MODEL, { timeout: 300_000 });
+  await page.waitForFunction((m) => document.body.dataset.segmented === m || !document.getElementById('message').hidden, MODEL);
   assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
   await comparePageWithCli(MODEL); // the CLI ran on AIL.nii.gz: the image shown, not the decoy
   const sent = (await page.evaluate(() => window.workerMessages)).filter((m) => /segment/.test(m.script));
