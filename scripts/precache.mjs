@@ -1,7 +1,8 @@
 // Writes www/sw-manifest.js: what the service worker (www/sw.js) caches for offline use — the app
-// shell, the wasm and the committed models — each with its size and SHA-256, and a version that
-// is the hash of them all. Any changed byte changes the version, so the browser installs a new
-// service worker that fills a new cache; the old one is dropped only once the new one is complete.
+// shell (sw.js itself included), the wasm and the committed models — each with its size and
+// SHA-256, and a version that is the hash of them all. Any changed byte, in sw.js too, changes the
+// version, so the browser installs a new service worker that fills a new cache under a new name;
+// the old one is dropped only once the new one is complete.
 // Run by `make web` and by the browser-test harness. Usage: node scripts/precache.mjs [WWW_DIR]
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -11,9 +12,12 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The app shell: every file the page, the embeddable element and their workers load. */
+/**
+ * The app shell: every file the page, the embeddable element and their workers load, and the
+ * service worker, so that a change to sw.js alone is a new version (a new cache) too.
+ */
 export const SHELL = [
-  'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'picture.js', 'backend.js',
+  'sw.js', 'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'picture.js', 'backend.js',
   'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
   'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',

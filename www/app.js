@@ -5,7 +5,7 @@ import { Viewer } from './lib/viewer.js';
 import { ScanWorker } from './lib/scan.js';
 import { readInput } from './lib/files.js';
 import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, windowFor } from './lib/display.js';
-import { loadCatalog, setupSegmentPanel } from './segment.js';
+import { loadCatalog, modelRunning, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
 import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
@@ -18,7 +18,8 @@ const call = (type, args, transfer) => scanWorker.call(type, args, transfer);
 /**
  * What is loaded: the scan's info, name and source ({scanId} of the scan worker's open scan, one
  * object per opened scan; a 2D picture adds picture: {rgba, width, height}), the automatic window,
- * the overlay.
+ * the overlay ({values, counts, table, opacity, unsaved}: unsaved while labels made here, by a
+ * model or the Box tool, have not been saved).
  */
 const state = { info: null, name: '', source: null, auto: null, overlay: null };
 
@@ -166,8 +167,8 @@ function applyPreset() {
 }
 
 /** Applies an overlay reply {values, counts, table?} to the view and the label table. */
-function setOverlay({ values, counts, table }) {
-  state.overlay = { values, counts: new Map(counts), table: labelTable({ counts, table }), opacity: Number($('opacity').value) };
+function setOverlay({ values, counts, table }, { unsaved = false } = {}) {
+  state.overlay = { values, counts: new Map(counts), table: labelTable({ counts, table }), opacity: Number($('opacity').value), unsaved };
   showOverlay();
 }
 
@@ -243,12 +244,14 @@ function baseName() {
 }
 
 async function saveOverlay() {
+  const overlay = state.overlay;
   try {
-    const values = state.overlay.values.slice();
+    const values = overlay.values.slice();
     const { bytes } = await call('save', { values }, [values.buffer]);
     download(new Blob([bytes], { type: 'application/gzip' }), `${baseName()}_labels.nii.gz`);
-    const labels = [...state.overlay.table.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => ({ value, name, rgb }));
+    const labels = [...overlay.table.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => ({ value, name, rgb }));
     download(new Blob([JSON.stringify({ labels }, null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
+    overlay.unsaved = false;
   } catch (e) {
     showError(`Could not save the label map: ${e.message}`);
   }
@@ -395,7 +398,7 @@ setupSegmentPanel({
   scanInput,
   async onResult({ labels, manifest }) {
     const { counts } = await call('counts', { values: labels });
-    setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) });
+    setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) }, { unsaved: true });
     document.body.dataset.segmented = manifest.name;
   },
   onError: showError,
@@ -413,7 +416,7 @@ const boxTool = setupBoxTool({
     const known = new Map([...(state.overlay?.table.values() ?? [])].filter((l) => !removed.includes(l.value)).map((l) => [l.value, l]));
     for (const { value, name, rgb } of objects) known.set(value, { value, name, rgb });
     const visible = new Map([...(state.overlay?.table.values() ?? [])].map((l) => [l.value, l.visible]));
-    setOverlay({ values, counts: [...counts], table: [...known.values()] });
+    setOverlay({ values, counts: [...counts], table: [...known.values()] }, { unsaved: true });
     for (const l of state.overlay.table.values()) l.visible = visible.get(l.value) ?? true;
     showOverlay();
   },
@@ -424,4 +427,6 @@ window.medsegViewer = viewer;
 if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';
 loadCatalog();
 openFromAddress();
-setupOffline($('offline-status'), $('update-app'), () => document.body.dataset.state === 'empty' && !document.body.dataset.busy);
+/** Whether reloading the page loses nothing: no unsaved labels, no file opening, no model or MedSAM running. */
+const idle = () => !state.overlay?.unsaved && !document.body.dataset.busy && !modelRunning() && !boxTool.busy();
+setupOffline($('offline-status'), $('update-app'), idle);

@@ -258,6 +258,8 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
 
   return {
     onBox,
+    /** Whether MedSAM is loading, segmenting or propagating. */
+    busy: () => busy,
     /** Forgets objects of a scan that is no longer open. */
     reset() {
       objects.length = 0;

@@ -1,12 +1,21 @@
 // The offline copy: registers the service worker (sw.js) and shows whether the app is available
-// offline and how much it keeps. An update is applied only when no scan is open or when the user
-// clicks "Update", and then the page reloads: one version at a time.
+// offline and how much it keeps. A new version takes over at once only when every open tab of the
+// app is idle (each tab answers the worker's 'idle?'); otherwise the page shows "Update available"
+// and the user chooses when. Then every tab reloads: one version at a time.
+
+/** Sends `message` to service worker `worker` with a port for its reply; resolves with the reply. */
+function ask(worker, message) {
+  const channel = new MessageChannel();
+  const reply = new Promise((resolve) => { channel.port1.onmessage = ({ data }) => resolve(data); });
+  worker.postMessage(message, [channel.port2]);
+  return reply;
+}
 
 /**
  * @param status element that receives the state text (body[data-offline] mirrors it for tests:
  *   unsupported | preparing | ready | update | failed)
  * @param updateButton button shown when a new version is ready
- * @param isIdle () => true when reloading loses nothing (no scan open, nothing running)
+ * @param isIdle () => true when reloading loses nothing (nothing unsaved, nothing running)
  */
 export async function setupOffline(status, updateButton, isIdle) {
   const show = (state, text) => {
@@ -17,16 +26,16 @@ export async function setupOffline(status, updateButton, isIdle) {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) {
     return show('unsupported', 'Not available offline (this browser or address cannot keep an offline copy)');
   }
-  const hadController = !!navigator.serviceWorker.controller;
-  let reloading = false;
+  navigator.serviceWorker.addEventListener('message', ({ data, ports }) => {
+    if (data?.type === 'idle?') ports[0]?.postMessage({ idle: isIdle() });
+  });
+  navigator.serviceWorker.startMessages();
+  let controlled = !!navigator.serviceWorker.controller;
   navigator.serviceWorker.addEventListener('controllerchange', () => {
-    // A new version took over: reload so that no page mixes the old and the new files.
-    if (hadController && !reloading) {
-      reloading = true;
-      location.reload();
-    } else {
-      refresh();
-    }
+    // A new version took over a page running an older one's files: reload, so that no page mixes versions.
+    if (controlled) return location.reload();
+    controlled = true; // the first version claimed this page, whose files came from the network
+    refresh();
   });
   let registration;
   try {
@@ -38,10 +47,7 @@ export async function setupOffline(status, updateButton, isIdle) {
   async function refresh() {
     const worker = registration.active;
     if (!worker) return;
-    const channel = new MessageChannel();
-    const reply = new Promise((resolve) => { channel.port1.onmessage = ({ data }) => resolve(data); });
-    worker.postMessage({ type: 'status' }, [channel.port2]);
-    const { complete, bytes, version } = await reply;
+    const { complete, bytes, version } = await ask(worker, { type: 'status' });
     if (document.body.dataset.offline === 'update') return;
     if (!complete) return show('preparing', 'Preparing the offline copy…');
     document.body.dataset.offlineBytes = bytes;
@@ -49,16 +55,17 @@ export async function setupOffline(status, updateButton, isIdle) {
     show('ready', `✓ Available offline · ${(bytes / 1e6).toFixed(1)} MB cached${navigator.onLine ? '' : ' · you are offline'}`);
   }
 
-  function offerUpdate(worker) {
-    const apply = () => worker.postMessage({ type: 'skip-waiting' });
-    if (isIdle()) return apply();
-    show('update', 'A new version is ready');
+  /** A new version is installed: it takes over if every tab is idle, else the user clicks Update. */
+  async function offerUpdate(worker) {
+    const { tookOver } = await ask(worker, { type: 'take-over-if-idle' });
+    if (tookOver) return;
+    show('update', 'Update available');
     updateButton.hidden = false;
-    updateButton.onclick = apply;
+    updateButton.onclick = () => worker.postMessage({ type: 'skip-waiting' });
   }
 
   function watch(worker) {
-    if (!hadController && !navigator.serviceWorker.controller) show('preparing', 'Preparing the offline copy…');
+    if (!controlled) show('preparing', 'Preparing the offline copy…');
     worker.addEventListener('statechange', () => {
       if (worker.state === 'installed' && registration.active && registration.active !== worker) offerUpdate(worker);
       if (worker.state === 'activated') refresh();

@@ -44,6 +44,11 @@ function describe() {
   $('model-about').textContent = `${manifest.description} Licence: ${manifest.licence}. ${where}.`;
 }
 
+/** Whether a model is running (from fetching its files to its labels). */
+export function modelRunning() {
+  return running !== null;
+}
+
 /** A model the user dropped: its manifest .json plus the files it lists. */
 async function loadOwnModel(fileList) {
   const files = [...fileList];
