@@ -96,11 +96,17 @@ impl fmt::Display for ScanInfo {
         }
         writeln!(f, "  volumes      {}", self.volume_count)?;
         if !self.description.is_empty() {
-            writeln!(f, "  description  {}", self.description)?;
+            writeln!(f, "  description  {}", escape_controls(&self.description))?;
         }
         for note in &self.notes {
-            writeln!(f, "  note         {note}")?;
+            writeln!(f, "  note         {}", escape_controls(note))?;
         }
         Ok(())
     }
+}
+
+/// Text from a file with its control characters (terminal escape sequences, bells, line breaks)
+/// shown escaped, e.g. `\u{1b}`, so printing it cannot drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -74,3 +74,29 @@ fn a_claim_beyond_the_limit_allocates_nothing_big() {
     assert!(matches!(result, Err(ReadError::TooLarge { .. })), "{result:?}");
     assert!(peak < 1 << 20, "peak {peak}");
 }
+
+/// A 352-byte header claiming `dims` of int16, then `data`.
+fn int16_header(dims: [i16; 3], data: &[u8]) -> Vec<u8> {
+    let mut nii = lying_header(data);
+    for (axis, d) in dims.iter().enumerate() {
+        nii[42 + 2 * axis..44 + 2 * axis].copy_from_slice(&d.to_le_bytes());
+    }
+    nii[70..72].copy_from_slice(&4i16.to_le_bytes());
+    nii[72..74].copy_from_slice(&16i16.to_le_bytes());
+    nii
+}
+
+#[test]
+fn a_gzip_bomb_within_the_budget_takes_the_memory_of_its_data_once() {
+    // 64 MiB of int16 voxels from a gzip of about 64 kB: decoded piece by piece into the one
+    // vector that holds them (once the whole byte buffer was kept and then decoded into a second).
+    let data = vec![0u8; 64 << 20];
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &int16_header([512, 256, 256], &data)).unwrap();
+    let gz = encoder.finish().unwrap();
+    drop(data);
+    assert!(gz.len() < 1 << 20);
+    let (result, peak) = peak_during(|| read_nifti(&gz, ReadLimits::default()).map(|v| v.voxels.len()));
+    assert_eq!(result, Ok(512 * 256 * 256));
+    assert!(peak < (64 << 20) + (2 << 20), "peak {} MiB for 64 MiB of voxels", peak >> 20);
+}

@@ -50,3 +50,26 @@ fn decodes_a_big_endian_lia_brain_in_wasm() {
 fn bad_input_is_an_error_in_wasm_too() {
     assert!(read_nifti(b"not a scan at all", ReadLimits::default()).is_err());
 }
+
+/// 3 MB of junk after a header claiming a 2 GiB float32 scan: once a `capacity overflow` panic
+/// in wasm; now the page's budget (512 MiB) refuses it before anything is allocated.
+#[wasm_bindgen_test]
+fn junk_claiming_two_gib_is_refused_by_the_page_budget() {
+    let mut nii = vec![0u8; 352];
+    nii[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (i, d) in [3i16, 1024, 1024, 512, 1, 1, 1, 1].iter().enumerate() {
+        nii[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    nii[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
+    nii[72..74].copy_from_slice(&32i16.to_le_bytes());
+    nii[76..80].copy_from_slice(&1f32.to_le_bytes());
+    nii[108..112].copy_from_slice(&352f32.to_le_bytes());
+    nii[344..348].copy_from_slice(b"n+1\0");
+    let mut state = 1u32;
+    nii.extend((0..3 << 20).map(|_| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (state >> 24) as u8
+    }));
+    let message = read_nifti(&nii, ReadLimits::default()).unwrap_err().to_string();
+    assert!(message.contains("2.0 GiB, more than the memory budget of 512.0 MiB"), "{message}");
+}

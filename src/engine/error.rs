@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::volume::OverBudget;
+
 /// The files are not a usable model: unreadable, damaged, of another version, or a graph the
 /// engine cannot load.
 #[derive(Debug, Error)]
@@ -22,6 +24,9 @@ pub enum RunError {
         /// Its size.
         bytes: u64,
     },
+    /// The input is larger than the memory budget allows.
+    #[error("{0}")]
+    OverBudget(#[from] OverBudget),
     /// The engine failed while running.
     #[error("inference failed: {0}")]
     Failed(String),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::image::{Image, Window, SIDE};
 use super::{BoxPrompt, Embedding, Mask, MedSam};
 use crate::engine::error::{zeroed, RunError};
-use crate::volume::Volume;
+use crate::volume::{in_plane_axes, MemoryBudget, Volume};
 
 /// Margin added around the previous slice's mask, in 256-pixel units, unless
 /// [`SliceEncoder::margin_256`] says otherwise. LiteMedSAM's own `bbox_shift` is 3, made for
@@ -43,6 +43,11 @@ impl SliceEncoder {
     /// The embedding of slice `index` of `scan` (encoded on first use).
     pub async fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, RunError> {
         if !self.cache.contains_key(&index) {
+            let (a, b) = in_plane_axes(self.axis);
+            let pixels = (scan.shape3()[a] * scan.shape3()[b]) as u64;
+            // The slice, its windowed copy and the sort for percentiles are float32 each.
+            MemoryBudget::current()
+                .check(|| format!("a {}×{} slice for MedSAM", scan.shape3()[a], scan.shape3()[b]), pixels * 12)?;
             let image = Image::slice_of(scan, self.axis, index).ok_or_else(|| {
                 RunError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
             })?;

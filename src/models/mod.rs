@@ -27,8 +27,16 @@ pub struct Model {
 /// Reads a model file through `read` (by relative path).
 pub type ReadFile<'a> = &'a mut dyn FnMut(&str) -> Result<Vec<u8>, String>;
 
-/// Checks `bytes` against the SHA-256 that `file` pins.
+/// Checks `bytes` against the size and SHA-256 that `file` pins.
 pub fn check_pinned(file: &ModelFile, bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() as u64 != file.bytes {
+        return Err(LoadError(format!(
+            "{}: the file is {} bytes, the manifest declares {}; the file is damaged or a different version",
+            file.path,
+            bytes.len(),
+            file.bytes
+        )));
+    }
     let digest = sha256_hex(bytes);
     if digest != file.sha256 {
         return Err(LoadError(format!(

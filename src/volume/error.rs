@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use super::budget::{Bytes, OverBudget};
+
 /// Why a scan could not be read.
 #[derive(Debug, Error, PartialEq)]
 pub enum ReadError {
@@ -70,15 +72,14 @@ pub enum ReadError {
         /// Name.
         name: &'static str,
     },
-    /// The dims describe more data than the reader accepts.
-    #[error("the dims {dims:?} describe {bytes} bytes of voxel data, more than the limit of {limit} bytes")]
-    TooLarge {
-        /// dim[1..=ndim].
-        dims: Vec<i64>,
-        /// Claimed size (saturated).
-        bytes: u128,
-        /// The limit.
-        limit: u64,
+    /// The dims describe more data than the memory budget allows.
+    #[error("{0}")]
+    TooLarge(#[from] OverBudget),
+    /// Memory could not grow to hold the voxel data.
+    #[error("out of memory: the voxel data needs {} and this process cannot allocate that much", Bytes(*.bytes))]
+    OutOfMemory {
+        /// Bytes the voxel array needed.
+        bytes: u64,
     },
     /// `vox_offset` points beyond the end of the data.
     #[error("vox_offset {vox_offset} points past the end of the {what} ({len} bytes)")]

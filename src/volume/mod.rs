@@ -2,6 +2,7 @@
 //! resampling, blocks, intensity statistics.
 
 pub(crate) mod blocks;
+pub(crate) mod budget;
 pub(crate) mod error;
 pub(crate) mod geometry;
 pub(crate) mod intensity;
@@ -11,6 +12,7 @@ pub mod resample;
 pub(crate) mod scan;
 pub(crate) mod voxels;
 
+pub use budget::{Bytes, MemoryBudget, OverBudget, DEFAULT_BUDGET_BYTES};
 pub use error::ReadError;
 pub use geometry::{Affine, AffineSource, Geometry, HeaderGeometry, SpatialUnit};
 pub use nifti_read::{read_nifti, read_nifti_pair, ReadLimits};

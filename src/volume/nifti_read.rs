@@ -7,10 +7,11 @@ use std::io::{self, Cursor, Read};
 use flate2::read::MultiGzDecoder;
 use nifti::NiftiHeader;
 
+use super::budget::MemoryBudget;
 use super::error::ReadError;
 use super::geometry::{Geometry, HeaderGeometry};
-use super::voxels::{Datatype, VoxelData};
 use super::scan::Volume;
+use super::voxels::{Datatype, VoxelData, VoxelDecoder};
 
 /// Size of a NIfTI-1 header.
 const HEADER_BYTES: usize = 348;
@@ -24,14 +25,15 @@ const MAX_TRAILING_BYTES: u64 = 64 << 20;
 /// Bounds on what a header may ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadLimits {
-    /// Largest voxel data accepted, in bytes (as stored on disk).
+    /// Largest voxel array accepted, in bytes: the data as stored and one 3D volume of it as
+    /// float32 (what segmentation works on) must both fit.
     pub max_data_bytes: u64,
 }
 
 impl Default for ReadLimits {
-    /// 2 GiB: a 1024×1024×1024 uint16 scan still fits, a 100000³ claim does not.
+    /// The memory budget in force ([`MemoryBudget::current`]).
     fn default() -> Self {
-        ReadLimits { max_data_bytes: 2 << 30 }
+        ReadLimits { max_data_bytes: MemoryBudget::current().bytes }
     }
 }
 
@@ -48,9 +50,9 @@ pub fn read_nifti(bytes: &[u8], limits: ReadLimits) -> Result<Volume, ReadError>
     let mut notes = checked.notes.clone();
     let offset = checked.single_file_offset(&mut notes);
     stream.skip_to(offset)?;
-    let raw = stream.read_voxel_bytes(checked.data_bytes)?;
+    let voxels = stream.read_voxels(checked.data_bytes, checked.datatype, checked.big_endian)?;
     stream.finish()?;
-    Ok(checked.into_volume(raw, notes))
+    Ok(checked.into_volume(voxels, notes))
 }
 
 /// Reads an Analyze-style NIfTI-1 pair: the `.hdr` bytes and the `.img` bytes (either may be
@@ -71,10 +73,10 @@ pub fn read_nifti_pair(hdr: &[u8], img: &[u8], limits: ReadLimits) -> Result<Vol
     let mut img_stream = Stream::open(img)?;
     img_stream.what = if img_stream.gzipped { "decompressed image file" } else { "image file" };
     img_stream.skip_to(offset)?;
-    let raw = img_stream.read_voxel_bytes(checked.data_bytes)?;
+    let voxels = img_stream.read_voxels(checked.data_bytes, checked.datatype, checked.big_endian)?;
     img_stream.finish()?;
     let notes = checked.notes.clone();
-    Ok(checked.into_volume(raw, notes))
+    Ok(checked.into_volume(voxels, notes))
 }
 
 /// The bytes of a file, decompressed on the fly when gzipped, with errors named for the user.
@@ -139,24 +141,27 @@ impl<'a> Stream<'a> {
         Ok(())
     }
 
-    /// Reads exactly `expected` bytes of voxel data, allocating only as data arrives.
-    fn read_voxel_bytes(&mut self, expected: u64) -> Result<Vec<u8>, ReadError> {
+    /// Reads and decodes exactly `expected` bytes of voxel data, allocating only as data arrives.
+    fn read_voxels(&mut self, expected: u64, datatype: Datatype, big_endian: bool) -> Result<VoxelData, ReadError> {
         let available = if self.gzipped {
             self.input_len.saturating_mul(MAX_DEFLATE_RATIO)
         } else {
             self.input_len - self.position
         };
-        let mut raw = Vec::with_capacity(expected.min(available) as usize);
-        let mut chunk = vec![0u8; 1 << 16];
-        while (raw.len() as u64) < expected {
-            let want = (expected - raw.len() as u64).min(chunk.len() as u64) as usize;
+        let step = datatype.bytes_per_voxel();
+        let mut decoder = VoxelDecoder::new(datatype, big_endian, (expected.min(available) / step as u64) as usize);
+        let mut chunk = vec![0u8; step << 14];
+        let mut read = 0u64;
+        while read < expected {
+            let want = (expected - read).min(chunk.len() as u64) as usize;
             let got = self.fill(&mut chunk[..want])?;
-            if got == 0 {
-                return Err(ReadError::DataTooShort { expected, got: raw.len() as u64 });
+            if got < want {
+                return Err(ReadError::DataTooShort { expected, got: read + got as u64 });
             }
-            raw.extend_from_slice(&chunk[..got]);
+            decoder.push(&chunk[..got]).map_err(|bytes| ReadError::OutOfMemory { bytes })?;
+            read += got as u64;
         }
-        Ok(raw)
+        Ok(decoder.finish())
     }
 
     /// For gzip: decompresses what follows the data (bounded) so the checksum is verified.
@@ -237,11 +242,7 @@ impl CheckedHeader {
         if datatype == Datatype::Complex64 {
             notes.push("complex64 voxels converted to their magnitude".into());
         }
-        let voxel_count: u128 = signed_dims.iter().map(|&d| d as u128).product();
-        let claimed = voxel_count * datatype.bytes_per_voxel() as u128;
-        if claimed > u128::from(limits.max_data_bytes) {
-            return Err(ReadError::TooLarge { dims: signed_dims, bytes: claimed, limit: limits.max_data_bytes });
-        }
+        let claimed = within_budget(&signed_dims, datatype, limits)?;
         for (i, p) in h.pixdim.iter().enumerate().take(ndim + 1) {
             if !p.is_finite() {
                 return Err(ReadError::NonFinite { field: format!("pixdim[{i}]") });
@@ -293,9 +294,9 @@ impl CheckedHeader {
         }
     }
 
-    fn into_volume(self, raw: Vec<u8>, notes: Vec<String>) -> Volume {
+    fn into_volume(self, voxels: VoxelData, notes: Vec<String>) -> Volume {
         Volume {
-            voxels: VoxelData::decode(raw, self.datatype, self.big_endian),
+            voxels,
             dims: self.dims,
             datatype: self.datatype,
             scaling: self.scaling,
@@ -304,6 +305,24 @@ impl CheckedHeader {
             notes,
         }
     }
+}
+
+/// The bytes of voxel data the dims describe, once they are known to fit in the budget both as
+/// stored and as one float32 volume.
+fn within_budget(dims: &[i64], datatype: Datatype, limits: ReadLimits) -> Result<u64, ReadError> {
+    let per_volume: u128 = dims.iter().take(3).map(|&d| d as u128).product();
+    let stored = dims.iter().map(|&d| d as u128).product::<u128>() * datatype.bytes_per_voxel() as u128;
+    let float = per_volume * 4;
+    let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+    let saturated = |b: u128| u64::try_from(b).unwrap_or(u64::MAX);
+    let budget = MemoryBudget { bytes: limits.max_data_bytes };
+    let (what, bytes) = if stored > float {
+        (format!("the scan's {shape} voxels of {} as stored", datatype.name()), stored)
+    } else {
+        (format!("the scan's {shape} voxels of {} as float32", datatype.name()), float)
+    };
+    budget.check(|| what, saturated(bytes)).map_err(ReadError::TooLarge)?;
+    Ok(stored as u64)
 }
 
 /// nibabel's rule: a slope of 0 or non-finite means no scaling; a valid slope needs a finite

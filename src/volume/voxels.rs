@@ -180,43 +180,88 @@ macro_rules! impl_voxel {
 }
 impl_voxel!(u8, i8, i16, u16, i32, u32, i64, u64, f32, f64);
 
-fn decode<T: Voxel>(raw: &[u8], big_endian: bool) -> Vec<T> {
-    raw.chunks_exact(T::SIZE).map(|b| T::from_bytes(b, big_endian)).collect()
+/// Decodes raw voxel bytes piece by piece into the vector their datatype is held in, growing it
+/// only as bytes arrive and failing (instead of aborting) when memory cannot grow.
+pub(crate) struct VoxelDecoder {
+    data: VoxelData,
+    datatype: Datatype,
+    big_endian: bool,
+}
+
+impl VoxelDecoder {
+    /// An empty decoder; room for `expected_voxels` is reserved when memory allows.
+    pub(crate) fn new(datatype: Datatype, big_endian: bool, expected_voxels: usize) -> VoxelDecoder {
+        let mut data = match datatype {
+            Datatype::U8 => VoxelData::U8(Vec::new()),
+            Datatype::I8 => VoxelData::I8(Vec::new()),
+            Datatype::I16 => VoxelData::I16(Vec::new()),
+            Datatype::U16 => VoxelData::U16(Vec::new()),
+            Datatype::I32 => VoxelData::I32(Vec::new()),
+            Datatype::U32 => VoxelData::U32(Vec::new()),
+            Datatype::I64 => VoxelData::I64(Vec::new()),
+            Datatype::U64 => VoxelData::U64(Vec::new()),
+            Datatype::F32 | Datatype::Rgb24 | Datatype::Rgba32 | Datatype::Complex64 => VoxelData::F32(Vec::new()),
+            Datatype::F64 => VoxelData::F64(Vec::new()),
+        };
+        // Only a hint: on failure the vector grows as data arrives.
+        let _ = with_voxels!(&mut data, v => v.try_reserve_exact(expected_voxels));
+        VoxelDecoder { data, datatype, big_endian }
+    }
+
+    /// Decodes `raw` (a whole number of voxels) and appends it; `Err` with the bytes wanted
+    /// when memory cannot grow.
+    pub(crate) fn push(&mut self, raw: &[u8]) -> Result<(), u64> {
+        let step = self.datatype.bytes_per_voxel();
+        let count = raw.len() / step;
+        let wanted = (self.data.len() as u64 + count as u64) * self.data.held_datatype().bytes_per_voxel() as u64;
+        let be = self.big_endian;
+        with_voxels!(&mut self.data, v => v.try_reserve(count)).map_err(|_| wanted)?;
+        match (&mut self.data, self.datatype) {
+            (VoxelData::U8(v), _) => v.extend_from_slice(raw),
+            (VoxelData::I8(v), _) => v.extend(raw.iter().map(|&b| b as i8)),
+            (VoxelData::I16(v), _) => append(v, raw, be),
+            (VoxelData::U16(v), _) => append(v, raw, be),
+            (VoxelData::I32(v), _) => append(v, raw, be),
+            (VoxelData::U32(v), _) => append(v, raw, be),
+            (VoxelData::I64(v), _) => append(v, raw, be),
+            (VoxelData::U64(v), _) => append(v, raw, be),
+            (VoxelData::F64(v), _) => append(v, raw, be),
+            (VoxelData::F32(v), Datatype::Rgb24 | Datatype::Rgba32) => {
+                v.extend(raw.chunks_exact(step).map(|p| (0..3).map(|c| LUMA[c] * f32::from(p[c])).sum::<f32>()))
+            }
+            (VoxelData::F32(v), Datatype::Complex64) => v.extend(raw.chunks_exact(8).map(|p| {
+                let re = f32::from_bytes(&p[..4], be);
+                let im = f32::from_bytes(&p[4..], be);
+                re.hypot(im)
+            })),
+            (VoxelData::F32(v), _) => append(v, raw, be),
+        }
+        Ok(())
+    }
+
+    /// The voxels decoded so far.
+    pub(crate) fn finish(self) -> VoxelData {
+        self.data
+    }
+}
+
+fn append<T: Voxel>(out: &mut Vec<T>, raw: &[u8], big_endian: bool) {
+    out.extend(raw.chunks_exact(T::SIZE).map(|b| T::from_bytes(b, big_endian)));
 }
 
 /// ITU-R BT.601 luma weights, as used for RGB24 → grey.
 const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 impl VoxelData {
-    /// Decodes raw on-disk bytes (exactly `n × bytes_per_voxel`) of the given datatype.
-    pub fn decode(raw: Vec<u8>, datatype: Datatype, big_endian: bool) -> VoxelData {
-        match datatype {
-            Datatype::U8 => VoxelData::U8(raw),
-            Datatype::I8 => VoxelData::I8(raw.into_iter().map(|b| b as i8).collect()),
-            Datatype::I16 => VoxelData::I16(decode(&raw, big_endian)),
-            Datatype::U16 => VoxelData::U16(decode(&raw, big_endian)),
-            Datatype::I32 => VoxelData::I32(decode(&raw, big_endian)),
-            Datatype::U32 => VoxelData::U32(decode(&raw, big_endian)),
-            Datatype::I64 => VoxelData::I64(decode(&raw, big_endian)),
-            Datatype::U64 => VoxelData::U64(decode(&raw, big_endian)),
-            Datatype::F32 => VoxelData::F32(decode(&raw, big_endian)),
-            Datatype::F64 => VoxelData::F64(decode(&raw, big_endian)),
-            Datatype::Rgb24 | Datatype::Rgba32 => {
-                let step = datatype.bytes_per_voxel();
-                VoxelData::F32(
-                    raw.chunks_exact(step).map(|p| (0..3).map(|c| LUMA[c] * f32::from(p[c])).sum()).collect(),
-                )
-            }
-            Datatype::Complex64 => VoxelData::F32(
-                raw.chunks_exact(8)
-                    .map(|p| {
-                        let re = f32::from_bytes(&p[..4], big_endian);
-                        let im = f32::from_bytes(&p[4..], big_endian);
-                        re.hypot(im)
-                    })
-                    .collect(),
-            ),
+    /// Decodes raw on-disk bytes (exactly `n × bytes_per_voxel`) of the given datatype; `Err`
+    /// with the bytes wanted when memory cannot hold the result.
+    pub fn decode(raw: Vec<u8>, datatype: Datatype, big_endian: bool) -> Result<VoxelData, u64> {
+        if datatype == Datatype::U8 {
+            return Ok(VoxelData::U8(raw));
         }
+        let mut decoder = VoxelDecoder::new(datatype, big_endian, raw.len() / datatype.bytes_per_voxel());
+        decoder.push(&raw)?;
+        Ok(decoder.finish())
     }
 
     /// The datatype the voxels are held in (RGB and complex files are held as float32).
@@ -299,20 +344,20 @@ mod tests {
 
     #[test]
     fn decodes_both_byte_orders() {
-        let le = VoxelData::decode(vec![0x01, 0x02, 0xff, 0xff], Datatype::I16, false);
+        let le = VoxelData::decode(vec![0x01, 0x02, 0xff, 0xff], Datatype::I16, false).unwrap();
         assert_eq!(le, VoxelData::I16(vec![0x0201, -1]));
-        let be = VoxelData::decode(vec![0x01, 0x02, 0xff, 0xfe], Datatype::I16, true);
+        let be = VoxelData::decode(vec![0x01, 0x02, 0xff, 0xfe], Datatype::I16, true).unwrap();
         assert_eq!(be, VoxelData::I16(vec![0x0102, -2]));
     }
 
     #[test]
     fn rgb_becomes_luminance_and_complex_magnitude() {
-        let rgb = VoxelData::decode(vec![255, 255, 255, 0, 0, 0], Datatype::Rgb24, false);
+        let rgb = VoxelData::decode(vec![255, 255, 255, 0, 0, 0], Datatype::Rgb24, false).unwrap();
         let VoxelData::F32(grey) = rgb else { panic!("rgb should decode to f32") };
         assert!((grey[0] - 255.0).abs() < 1e-3 && grey[1] == 0.0);
         let mut raw = 3.0f32.to_le_bytes().to_vec();
         raw.extend(4.0f32.to_le_bytes());
-        assert_eq!(VoxelData::decode(raw, Datatype::Complex64, false), VoxelData::F32(vec![5.0]));
+        assert_eq!(VoxelData::decode(raw, Datatype::Complex64, false), Ok(VoxelData::F32(vec![5.0])));
     }
 
     #[test]

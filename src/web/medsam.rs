@@ -4,11 +4,11 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::{BackendChoice, Scan};
 use crate::medsam::image::{Image, Window};
 use crate::medsam::propagate::SliceEncoder;
 use crate::medsam::{Embedding, MedSam};
 use crate::models::manifest::MedSamManifest;
-use super::{BackendChoice, Scan};
 
 /// LiteMedSAM loaded in wasm memory, with the encoded slices of the scan in use.
 #[wasm_bindgen]

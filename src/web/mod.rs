@@ -14,7 +14,9 @@ use crate::models::manifest::Manifest;
 use crate::models::Model;
 use crate::segment::Segmenter as SegmentRunner;
 use crate::volume::intensity::voxel_quantiles;
-use crate::volume::{read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadLimits, Volume, VoxelData};
+use crate::volume::{
+    read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadError, ReadLimits, Volume, VoxelData,
+};
 
 /// Installs a panic hook that reports Rust panics on the JS console.
 #[wasm_bindgen(start)]
@@ -66,7 +68,8 @@ impl Scan {
         let volume = Volume {
             dims: dims.to_vec(),
             datatype,
-            voxels: VoxelData::decode(bytes, datatype, false),
+            voxels: VoxelData::decode(bytes, datatype, false)
+                .map_err(|bytes| JsError::new(&ReadError::OutOfMemory { bytes }.to_string()))?,
             scaling,
             geometry,
             description: String::new(),

@@ -144,7 +144,7 @@ fn dims_beyond_the_limit_are_refused_before_reading() {
     }
     set_i16(&mut nii, 40, 7);
     set_i16(&mut nii, 70, 64); // float64
-    let e = error_of(&nii, "more than the limit");
+    let e = error_of(&nii, "more than the memory budget");
     assert!(matches!(e, ReadError::TooLarge { .. }));
 }
 

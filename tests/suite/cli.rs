@@ -8,10 +8,10 @@ use std::process::{Command, Output};
 use sha2::Digest;
 
 /// A fresh folder under the system's temporary directory, removed afterwards.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("medseg-cli-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -26,7 +26,7 @@ impl Drop for TempDir {
 }
 
 /// Runs `medseg args…` with `MEDSEG_MODELS=models` when given.
-fn medseg(args: &[&str], models: Option<&Path>) -> Output {
+pub(crate) fn medseg(args: &[&str], models: Option<&Path>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medseg"));
     command.args(args).env_remove("MEDSEG_MODELS");
     if let Some(dir) = models {
@@ -35,38 +35,25 @@ fn medseg(args: &[&str], models: Option<&Path>) -> Output {
     command.output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The exit status is `code` and stderr mentions `text`.
-fn assert_fails(o: &Output, code: i32, text: &str) {
+pub(crate) fn assert_fails(o: &Output, code: i32, text: &str) {
     assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
     assert!(stderr(o).contains(text), "stderr should mention {text:?}: {}", stderr(o));
 }
 
 /// An uncompressed NIfTI-1 scan of 4 × 3 × 2 uint8 voxels, 1 mm.
-fn tiny_scan(dir: &Path) -> String {
-    let mut b = vec![0u8; 352];
-    b[0..4].copy_from_slice(&348i32.to_le_bytes());
-    for (i, d) in [3i16, 4, 3, 2, 1, 1, 1, 1].iter().enumerate() {
-        b[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
-    }
-    b[70..72].copy_from_slice(&2i16.to_le_bytes()); // uint8
-    b[72..74].copy_from_slice(&8i16.to_le_bytes());
-    for i in 0..8 {
-        b[76 + 4 * i..80 + 4 * i].copy_from_slice(&1f32.to_le_bytes());
-    }
-    b[108..112].copy_from_slice(&352f32.to_le_bytes());
-    b[123] = 2; // mm
-    b[344..348].copy_from_slice(b"n+1\0");
-    b.extend(0u8..24);
+pub(crate) fn tiny_scan(dir: &Path) -> String {
     let path = dir.join("tiny.nii");
-    std::fs::write(&path, b).unwrap();
+    std::fs::write(&path, super::hardening::nifti_bytes(&[4, 3, 2], (2, 8), 1.0, b"", &(0u8..24).collect::<Vec<_>>()))
+        .unwrap();
     path.to_str().unwrap().to_string()
 }
 

@@ -10,6 +10,7 @@ mod brain_models;
 mod cli;
 mod deepbet;
 mod gpu_models;
+mod hardening;
 mod label_roundtrip;
 mod layers;
 mod medsam;

@@ -22,8 +22,15 @@ pub struct Args {
 /// Runs `medseg eval`.
 pub fn run(args: &Args) -> Result<(), String> {
     let (pred, gt) = (open_scan(&args.pred)?, open_scan(&args.gt)?);
+    let grid = Grid::of(&gt);
     if pred.shape3() != gt.shape3() {
         return Err(format!("the label maps have different grids: {:?} vs {:?}", pred.shape3(), gt.shape3()));
+    }
+    if !Grid::of(&pred).matches(&grid, 1e-3) {
+        return Err(format!(
+            "the label maps are on different grids: same size {:?} but their voxel-to-world affines differ by more than 0.001 mm (resample one onto the other first)",
+            grid.shape
+        ));
     }
     let as_labels = |v: &Volume| LabelMap::from_volume(v, 0).map(|m| m.values).map_err(|e| e.to_string());
     let pred_values = as_labels(&pred)?;
@@ -39,7 +46,6 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
         gt_values.iter_mut().for_each(|v| *v = lut[usize::from(*v)]);
     }
-    let grid = Grid::of(&gt);
     let mut values: Vec<u16> = pred_values.iter().chain(&gt_values).copied().filter(|&v| v != 0).collect();
     values.sort_unstable();
     values.dedup();

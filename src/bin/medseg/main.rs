@@ -42,6 +42,11 @@ Exit status:
 #[derive(Parser)]
 #[command(name = "medseg", version, after_help = EXIT_STATUS, arg_required_else_help = true)]
 struct Cli {
+    /// The most memory one array of a scan may take (its voxels, their float32 copy, a model's
+    /// input), e.g. 8G or 512M; a bigger scan is refused with a message before it is read
+    /// [default: 2G]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = medseg::volume::MemoryBudget::parse)]
+    max_memory: Option<medseg::volume::MemoryBudget>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +73,11 @@ enum Command {
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use pollster::block_on;
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Some(budget) = cli.max_memory {
+        budget.make_current();
+    }
+    let result = match cli.command {
         Command::Info(args) => info::run(&args),
         Command::Segment(args) => block_on(segment::run(&args)),
         Command::Eval(args) => eval::run(&args),

@@ -44,16 +44,19 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
 }
 
-/// The models folder: `$MEDSEG_MODELS`, else `models/` here, else the source checkout's.
-fn models_dir() -> PathBuf {
+/// The models folder of this installation: `$MEDSEG_MODELS`, else `share/medseg/models` beside the
+/// executable's folder (an installed copy), else the source checkout the binary was built from.
+/// Never the current directory: a `models/` folder wherever the user happens to stand is not
+/// trusted.
+pub fn models_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("MEDSEG_MODELS") {
         return dir.into();
     }
-    let here = PathBuf::from("models");
-    if here.join("catalog.json").exists() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share/medseg/models")))
+        .filter(|dir| dir.join("catalog.json").is_file());
+    installed.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
 }
 
 fn catalog() -> Result<Catalog, String> {
@@ -92,7 +95,30 @@ pub fn load_model(spec: &str) -> Result<Model, String> {
         }
         (manifest, dir)
     };
-    Model::load(manifest, &mut |p| std::fs::read(dir.join(p)).map_err(|e| e.to_string())).map_err(|e| e.to_string())
+    let declared: std::collections::HashMap<String, u64> =
+        manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();
+    Model::load(manifest, &mut |p| read_declared(&dir.join(p), declared.get(p).copied().unwrap_or(0)))
+        .map_err(|e| e.to_string())
+}
+
+/// Reads a model file that should hold `declared` bytes: only a regular file, and never more than
+/// one byte past what is declared (so a wrong path such as a device or a huge file is refused
+/// without reading it all).
+pub fn read_declared(path: &Path, declared: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let metadata = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mut bytes = Vec::new();
+    file.take(declared.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > declared {
+        return Err(format!("{} is larger than the {declared} bytes its manifest declares", path.display()));
+    }
+    Ok(bytes)
 }
 
 /// `medseg models list`: one line per model; an entry that cannot be used is listed as
@@ -169,11 +195,8 @@ fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>, bar: &Pr
     for file in &manifest.files {
         bar.set_message(format!("{}/{}", manifest.name, file.path));
         let bytes = match mirror {
-            Some(root) => {
-                let path = root.join(&manifest.name).join(&file.path);
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            }
-            None => download(&catalog.brainchop_url(&manifest.name, &file.path))?,
+            Some(root) => read_declared(&root.join(&manifest.name).join(&file.path), file.bytes)?,
+            None => download(&catalog.brainchop_url(&manifest.name, &file.path), file.bytes)?,
         };
         let digest = sha256_hex(&bytes);
         if digest != file.sha256 {
@@ -191,10 +214,12 @@ fn fetch(catalog: &Catalog, manifest: &Manifest, mirror: Option<&Path>, bar: &Pr
     Ok(format!("{}: {} file(s) verified into {}", manifest.name, manifest.files.len(), dir.display()))
 }
 
-/// Downloads with the system's `curl` (HTTPS, fails on HTTP errors).
-fn download(url: &str) -> Result<Vec<u8>, String> {
+/// Downloads with the system's `curl`: HTTPS only (redirects too), failing on HTTP errors and on
+/// a body larger than the `max_bytes` the manifest declares.
+fn download(url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
     let out = std::process::Command::new("curl")
-        .args(["--fail", "--silent", "--show-error", "--location", "--max-time", "120", url])
+        .args(["--fail", "--silent", "--show-error", "--location", "--max-time", "120"])
+        .args(["--proto", "=https", "--proto-redir", "=https", "--max-filesize", &max_bytes.to_string(), url])
         .output()
         .map_err(|e| format!("cannot run curl to download {url}: {e}"))?;
     if !out.status.success() {
