@@ -19,56 +19,85 @@ pub fn argmax(logits: &[f32], channels: usize) -> Vec<u16> {
 }
 
 /// Offsets of the 26 neighbours of a voxel.
-fn neighbours_26() -> impl Iterator<Item = [i64; 3]> {
-    (-1..=1).flat_map(|z| (-1..=1).flat_map(move |y| (-1..=1).map(move |x| [x, y, z]))).filter(|d| *d != [0, 0, 0])
+fn neighbours_26() -> Vec<[i64; 3]> {
+    (-1..=1)
+        .flat_map(|z| (-1..=1).flat_map(move |y| (-1..=1).map(move |x| [x, y, z])))
+        .filter(|d| *d != [0, 0, 0])
+        .collect()
 }
 
-/// Labels the connected components of `mask` (26-connectivity); returns (component per voxel,
-/// 0 = background, and the size of each component, index 0 unused).
-fn components(mask: &[bool], shape: [usize; 3], connectivity_26: bool) -> (Vec<u32>, Vec<usize>) {
+/// Offsets of the 6 face neighbours of a voxel.
+const NEIGHBOURS_6: [[i64; 3]; 6] = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]];
+
+/// One bit per voxel: a flood fill's visited set (1/32 of a `u32` component id per voxel).
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] >> (i % 64) & 1 == 1
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+}
+
+/// Breadth-first flood from `seeds` through voxels where `inside` holds, marking them in
+/// `visited`; returns how many it reached. The queue holds only the front of the flood.
+fn flood(
+    seeds: impl Iterator<Item = usize>,
+    inside: impl Fn(usize) -> bool,
+    shape: [usize; 3],
+    offsets: &[[i64; 3]],
+    visited: &mut Bits,
+) -> usize {
     let [nx, ny, nz] = shape;
-    let offsets: Vec<[i64; 3]> = if connectivity_26 {
-        neighbours_26().collect()
-    } else {
-        vec![[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]
-    };
-    let mut id = vec![0u32; mask.len()];
-    let mut sizes = vec![0usize];
-    let mut stack = Vec::new();
-    for start in 0..mask.len() {
-        if !mask[start] || id[start] != 0 {
-            continue;
+    let mut queue = std::collections::VecDeque::new();
+    for seed in seeds {
+        if inside(seed) && !visited.get(seed) {
+            visited.set(seed);
+            queue.push_back(seed);
         }
-        let label = sizes.len() as u32;
-        sizes.push(0);
-        id[start] = label;
-        stack.push(start);
-        while let Some(v) = stack.pop() {
-            sizes[label as usize] += 1;
-            let (x, y, z) = ((v % nx) as i64, ((v / nx) % ny) as i64, (v / (nx * ny)) as i64);
-            for d in &offsets {
-                let (a, b, c) = (x + d[0], y + d[1], z + d[2]);
-                if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64 {
-                    continue;
-                }
-                let w = a as usize + nx * (b as usize + ny * c as usize);
-                if mask[w] && id[w] == 0 {
-                    id[w] = label;
-                    stack.push(w);
-                }
+    }
+    let mut reached = 0;
+    while let Some(v) = queue.pop_front() {
+        reached += 1;
+        let (x, y, z) = ((v % nx) as i64, ((v / nx) % ny) as i64, (v / (nx * ny)) as i64);
+        for d in offsets {
+            let (a, b, c) = (x + d[0], y + d[1], z + d[2]);
+            if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64 {
+                continue;
+            }
+            let w = a as usize + nx * (b as usize + ny * c as usize);
+            if !visited.get(w) && inside(w) {
+                visited.set(w);
+                queue.push_back(w);
             }
         }
     }
-    (id, sizes)
+    reached
 }
 
 /// Keeps only the largest 26-connected component of the non-zero voxels (labels kept).
 pub fn keep_largest_component(labels: &mut [u16], shape: [usize; 3]) {
-    let mask: Vec<bool> = labels.iter().map(|&l| l != 0).collect();
-    let (id, sizes) = components(&mask, shape, true);
-    let Some(largest) = (1..sizes.len()).max_by_key(|&i| sizes[i]) else { return };
-    for (l, &c) in labels.iter_mut().zip(&id) {
-        if c != largest as u32 {
+    let offsets = neighbours_26();
+    let mut visited = Bits::new(labels.len());
+    let mut largest: Option<(usize, usize)> = None; // (size, a voxel of it)
+    for start in 0..labels.len() {
+        if labels[start] != 0 && !visited.get(start) {
+            let size = flood(std::iter::once(start), |v| labels[v] != 0, shape, &offsets, &mut visited);
+            if largest.is_none_or(|(most, _)| size > most) {
+                largest = Some((size, start));
+            }
+        }
+    }
+    let Some((_, seed)) = largest else { return };
+    let mut kept = Bits::new(labels.len());
+    flood(std::iter::once(seed), |v| labels[v] != 0, shape, &offsets, &mut kept);
+    for (i, l) in labels.iter_mut().enumerate() {
+        if !kept.get(i) {
             *l = 0;
         }
     }
@@ -77,21 +106,18 @@ pub fn keep_largest_component(labels: &mut [u16], shape: [usize; 3]) {
 /// Fills background regions not connected (6-connectivity) to the volume's border with `fill`
 /// (as `scipy.ndimage.binary_fill_holes`).
 pub fn fill_holes(labels: &mut [u16], shape: [usize; 3], fill: u16) {
-    let background: Vec<bool> = labels.iter().map(|&l| l == 0).collect();
-    let (id, _) = components(&background, shape, false);
     let [nx, ny, nz] = shape;
-    let mut touches_border = std::collections::HashSet::new();
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                if x == 0 || y == 0 || z == 0 || x == nx - 1 || y == ny - 1 || z == nz - 1 {
-                    touches_border.insert(id[x + nx * (y + ny * z)]);
-                }
-            }
-        }
-    }
-    for (l, c) in labels.iter_mut().zip(&id) {
-        if *c != 0 && !touches_border.contains(c) {
+    let border = (0..nz).flat_map(move |z| {
+        (0..ny).flat_map(move |y| {
+            let whole_row = z == 0 || y == 0 || z + 1 == nz || y + 1 == ny;
+            let xs: Vec<usize> = if whole_row { (0..nx).collect() } else { vec![0, nx - 1] };
+            xs.into_iter().map(move |x| x + nx * (y + ny * z))
+        })
+    });
+    let mut outside = Bits::new(labels.len());
+    flood(border, |v| labels[v] == 0, shape, &NEIGHBOURS_6, &mut outside);
+    for (i, l) in labels.iter_mut().enumerate() {
+        if *l == 0 && !outside.get(i) {
             *l = fill;
         }
     }

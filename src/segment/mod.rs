@@ -65,7 +65,9 @@ impl Segmenter {
         let (values, grid) = if plan.conform { conform(values, &grid) } else { (values, grid) };
         let mut labels = match (plan.locate, self.model.locator.as_ref()) {
             (Some(locate), Some(locator)) => {
-                segment_located(&values, grid.shape, locator, &self.model, plan, locate, progress).await?
+                let labels = segment_located(&values, grid.shape, locator, &self.model, plan, locate, progress).await?;
+                drop(values); // the float volume is not needed past the networks
+                labels
             }
             _ => self.segment_cropped(values, grid.shape, progress).await?,
         };
