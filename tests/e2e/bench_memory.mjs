@@ -6,8 +6,10 @@
 // shown, overlays, kept copies of file bytes) and the total.
 // Works on any version of www/ (to compare before/after a change): the wasm glue (pkg/medseg.js) is
 // served with one added line that leaves its exports on the worker's global for this script to read.
-// Usage: node bench_memory.mjs SCAN [--www DIR] [--models DIR] [--model NAME|none] [--no-medsam]
-//   --www defaults to this checkout's www/, --models to its models/, --model to model5_gw_ae.
+// Usage: node bench_memory.mjs SCAN [--www DIR] [--models DIR] [--model NAME|none] [--no-medsam] [--refused]
+//   --www defaults to this checkout's www/, --models to its models/, --model to model5_gw_ae;
+//   --refused: the page is expected to refuse SCAN (e.g. a gzip bomb over the memory budget): print
+//   its message and the memory once it has.
 //   e.g. node bench_memory.mjs ../../../shared/data/brain/t1_crop.nii.gz
 //        python3 ../../scripts/make_large_ct.py && node bench_memory.mjs /tmp/medseg_large_ct.nii.gz
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -28,9 +30,10 @@ const www = resolve(option('--www', join(ROOT, 'www')));
 const models = resolve(option('--models', join(ROOT, 'models')));
 const model = option('--model', 'model5_gw_ae');
 const medsam = !flag('--no-medsam');
+const refused = flag('--refused');
 const [scanArg] = args;
 if (!scanArg) {
-  console.error('usage: node bench_memory.mjs SCAN [--www DIR] [--models DIR] [--model NAME|none] [--no-medsam]');
+  console.error('usage: node bench_memory.mjs SCAN [--www DIR] [--models DIR] [--model NAME|none] [--no-medsam] [--refused]');
   process.exit(2);
 }
 const TIMEOUT = 60 * 60_000;
@@ -79,6 +82,15 @@ const failed = () => page.evaluate(() => {
 await page.goto(server.origin + '/');
 await page.setInputFiles('#open-scan', [resolve(scanArg)]);
 await page.waitForFunction(() => document.body.dataset.state === 'ready' || !document.getElementById('message').hidden, null, { timeout: 600_000 });
+if (refused) {
+  const message = await failed();
+  if (!message) throw new Error(`${scanArg} opened, but --refused expected the page to refuse it`);
+  console.log(`${scanArg} refused: ${message}`);
+  await measure('refused');
+  await browser.close();
+  await server.close();
+  process.exit(0);
+}
 if (await failed()) throw new Error(await failed());
 console.log(`${scanArg} (${await page.textContent('#scan-dims')}, ${await page.textContent('#scan-type')}) with ${www}`);
 await measure('opened');
