@@ -12,7 +12,7 @@ import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
 
 const $ = (id) => document.getElementById(id);
 
-const scanWorker = new ScanWorker({ onCrash: (message) => showError(`The worker failed: ${message}. Reload the page.`) });
+const scanWorker = new ScanWorker({ onCrash: (message) => showError(`The scan worker failed: ${message}. Open the scan again.`) });
 const call = (type, args, transfer) => scanWorker.call(type, args, transfer);
 
 /**
@@ -261,7 +261,9 @@ async function saveOverlay() {
 async function saveMaskPng() {
   try {
     const { width, height } = state.source.picture;
-    download(await maskPng(state.overlay.values, width, height), `${baseName()}_mask.png`);
+    const overlay = state.overlay;
+    download(await maskPng(overlay.values, width, height), `${baseName()}_mask.png`);
+    overlay.unsaved = false;
   } catch (e) {
     showError(`Could not save the mask: ${e.message}`);
   }

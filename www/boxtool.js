@@ -63,7 +63,14 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
       ? { picture: { rgba: picture.rgba.slice(0), width: picture.width, height: picture.height } }
       : { input: await scanInput(source) };
     const transfer = picture ? [scan.picture.rgba.buffer] : [scan.input.values.buffer];
-    await ask('load', { ...scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
+    try {
+      await ask('load', { ...scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
+    } catch (e) {
+      // The memory a failed load grew stays with its worker: end it, the next box starts a fresh one.
+      worker?.terminate();
+      worker = null;
+      throw e;
+    }
     loadedSource = source;
     loadedBackend = backend;
   }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { openSession, MEDSEG_BIN, ROOT, SHARED } from './harness.mjs';
 
@@ -208,6 +209,81 @@ test('bad files give a visible error and the app stays usable', async (t) => {
   await openScan([ct]);
   assert.equal(await page.isHidden('#message'), true);
   assert.equal(await text('#scan-name'), 'example_ct.nii.gz');
+});
+
+const SAMPLE = join(ROOT, 'www/sample/mni152_t1.nii.gz');
+/** A label map on the sample's grid (scripts/setup.sh sample). */
+const SAMPLE_LABELS = join(ROOT, 'www/examples/cases/mni152_intensity.nii.gz');
+
+/** Opens a label map (and its JSON); waits until its table shows or a message does. */
+async function openOverlay(paths) {
+  await page.evaluate(() => {
+    document.getElementById('message').hidden = true;
+    document.querySelector('#label-table tbody').replaceChildren();
+  });
+  await page.setInputFiles('#open-overlay', paths);
+  await page.waitForFunction(() => document.querySelector('#label-table tbody tr') || !document.getElementById('message').hidden);
+}
+
+/** The scan workers the page starts from now on, each with a promise that resolves when it ends. */
+function watchScanWorkers() {
+  const workers = [];
+  page.on('worker', (worker) => {
+    if (worker.url().endsWith('/workers/scan.js')) workers.push({ ended: new Promise((resolve) => worker.on('close', resolve)) });
+  });
+  return workers;
+}
+
+/** Whether `promise` has settled (after the page's pending events have been delivered here). */
+async function settled(promise) {
+  return Promise.race([promise.then(() => true), page.evaluate(() => false)]);
+}
+
+test('a file that fails to open ends its worker; the scan open before stays usable and the next file opens in a fresh worker', async () => {
+  const workers = watchScanWorkers();
+  await openScan([SAMPLE]);
+  assert.equal(await page.isHidden('#message'), true, await text('#message'));
+  const corrupt = join(TMP, 'x.nii.gz');
+  writeFileSync(corrupt, randomBytes(3 << 20));
+  await openScan([corrupt]);
+  assert.match(await text('#message'), /^Could not open x\.nii\.gz: /);
+  assert.equal(await text('#scan-name'), 'mni152_t1.nii.gz', 'the previous scan stays loaded');
+  assert.equal(workers.length, 2);
+  await workers[1].ended; // the worker that failed is gone, and the memory it grew with it
+  assert.equal(await settled(workers[0].ended), false, 'the worker of the open scan is kept');
+  // The open scan's worker still answers: a label map on its grid opens.
+  await openOverlay([SAMPLE_LABELS]);
+  assert.equal(await page.isHidden('#message'), true, await text('#message'));
+  // The next file opens in a fresh worker, which replaces the one of the scan before.
+  await openScan([join(ROOT, 'www/examples/cases/mni152_t1_2mm.nii.gz')]);
+  assert.equal(await page.isHidden('#message'), true, await text('#message'));
+  assert.equal(await text('#scan-dims'), '98 × 116 × 94');
+  assert.equal(workers.length, 3);
+  await workers[0].ended;
+});
+
+test('a label sidecar with a value outside 0–65535 is refused with a clear message and the viewer keeps drawing', async () => {
+  const errors = [];
+  const onError = (e) => errors.push(e.message);
+  page.on('pageerror', onError);
+  await openScan([SAMPLE]);
+  const sidecar = join(TMP, 'mni152_intensity.json');
+  writeFileSync(sidecar, JSON.stringify({ labels: [{ value: 1, name: 'dark', rgb: [0, 0, 255] }, { value: 70000, name: 'too big', rgb: [255, 0, 0] }] }));
+  await openOverlay([SAMPLE_LABELS, sidecar]);
+  assert.match(await text('#message'), /mni152_intensity\.json: labels\[1\] has the value 70000, but label values run from 0 to 65535/);
+  assert.equal(await page.$$eval('#label-table tbody tr', (rows) => rows.length), 0, 'no overlay from the refused table');
+  // The viewer keeps drawing: moving the crosshair and a new window redraw without errors.
+  await gotoVoxel([98, 116, 94]);
+  await page.selectOption('#window-preset', 'full');
+  for (const { lit } of await canvasStats()) assert.ok(lit > 0.03, `a view is blank (lit ${lit})`);
+  // The label map with a table in range opens.
+  writeFileSync(sidecar, JSON.stringify({ labels: [{ value: 1, name: 'dark', rgb: [0, 0, 255] }, { value: 65535, name: 'last', rgb: [255, 0, 0] }] }));
+  await openOverlay([SAMPLE_LABELS, sidecar]);
+  assert.equal(await page.isHidden('#message'), true, await text('#message'));
+  assert.equal(await page.$eval('#label-table tbody tr[data-value="65535"]', (tr) => tr.cells[2].textContent), 'last');
+  await page.fill('#opacity', '0.8');
+  page.off('pageerror', onError);
+  assert.deepEqual(errors, []);
 });
 
 test('a .hdr/.img pair dropped together opens', async (t) => {

@@ -59,9 +59,12 @@ export function labelTable({ counts, table }, { withUncounted = true } = {}) {
   return entries;
 }
 
+/** How many label values a label map (16-bit) and the overlay's lookup table hold: 0 to 65535. */
+export const LABEL_VALUES = 65536;
+
 /** The viewer's overlay lookup table: RGBA per label value (0–65535); hidden labels transparent. */
 export function overlayLut(entries) {
-  const lut = new Uint8ClampedArray(65536 * 4);
+  const lut = new Uint8ClampedArray(LABEL_VALUES * 4);
   for (const l of entries.values()) lut.set([...l.rgb, l.visible === false ? 0 : 255], l.value * 4);
   return lut;
 }

@@ -3,15 +3,51 @@
 // (workers/medsam.js) receive its stored voxels and geometry, transferred, never the file's bytes.
 import { WorkerClient, runOnce } from './rpc.js';
 
-/** The scan worker: open, volume, overlay, counts, save, modelInput (see workers/scan.js). */
-export class ScanWorker extends WorkerClient {
-  constructor(options = {}) {
-    super(new URL('../workers/scan.js', import.meta.url), options);
+/**
+ * The scan worker: `open`, then `call` volume, overlay, counts, save and `modelInput` on the open
+ * scan (see workers/scan.js). Each open decodes in a fresh worker that replaces the previous one
+ * only when the scan opened: a worker whose open failed (a corrupt or huge file) is terminated, so
+ * the memory it grew is returned, and the scan open before stays usable. Opens run one at a time,
+ * in the order asked, so the scan asked for last is the one that stays.
+ */
+export class ScanWorker {
+  /** `onCrash(message)`: the worker holding the open scan stopped (a script error, out of memory). */
+  constructor({ onCrash = null } = {}) {
+    this.onCrash = onCrash;
+    this.client = null; // the WorkerClient holding the open scan
+    this.scanId = 0; // counts successful opens: models ask for the scan they were started on
+    this.opening = Promise.resolve();
   }
 
   /** Opens [{name, bytes}] (the bytes are transferred); resolves {scanId, info, data, auto, decodeMs, wasmBytes}. */
   open(files) {
-    return this.call('open', { files }, files.map((f) => f.bytes));
+    const done = this.opening.then(() => this.openInFreshWorker(files));
+    this.opening = done.catch(() => {});
+    return done;
+  }
+
+  async openInFreshWorker(files) {
+    const client = new WorkerClient(new URL('../workers/scan.js', import.meta.url), {
+      name: 'the scan worker',
+      onCrash: (message) => this.client === client && this.onCrash?.(message),
+    });
+    let reply;
+    try {
+      reply = await client.call('open', { files }, files.map((f) => f.bytes));
+    } catch (e) {
+      client.terminate();
+      throw e;
+    }
+    this.client?.terminate('another scan was opened');
+    this.client = client;
+    this.scanId += 1;
+    return { ...reply, scanId: this.scanId };
+  }
+
+  /** A request to the worker holding the open scan (see WorkerClient.call). */
+  call(...request) {
+    if (!this.client) return Promise.reject(new Error('open a scan first'));
+    return this.client.call(...request);
   }
 
   /**
@@ -19,7 +55,14 @@ export class ScanWorker extends WorkerClient {
    * transferred to this thread and ready to transfer on; rejects when another scan was opened since.
    */
   modelInput(scanId) {
-    return this.call('modelInput', { scanId });
+    if (scanId !== this.scanId) return Promise.reject(new Error('another scan was opened: run it again on this scan'));
+    return this.call('modelInput');
+  }
+
+  /** Stops the worker holding the open scan; its pending calls reject. */
+  terminate() {
+    this.client?.terminate();
+    this.client = null;
   }
 }
 

@@ -3,11 +3,11 @@
 // run on, so the page never freezes and no other worker decodes. Requests: see lib/rpc.js.
 import init, { Scan, labelCounts } from '../pkg/medseg.js';
 import { pickScanFiles } from '../lib/files.js';
+import { LABEL_VALUES } from '../lib/display.js';
 import { serve } from '../lib/serve.js';
 
 const ready = init();
-let scan = null; // the Scan currently shown (kept when opening another file fails)
-let scanId = 0; // which open() it came from: models ask for the volume of the scan they were started on
+let scan = null; // the Scan this worker opened (each worker opens one: a failed open ends the worker, lib/scan.js)
 
 function decode(files) {
   const picked = pickScanFiles(files);
@@ -18,22 +18,18 @@ function decode(files) {
 const handlers = {
   async open({ files }) {
     const t0 = performance.now();
-    const next = decode(files);
+    scan = decode(files);
     const decodeMs = performance.now() - t0;
-    const info = JSON.parse(next.infoJson());
-    const data = next.volumeF32(0);
-    const [lo, hi] = next.quantiles(0, [0.005, 0.995]);
-    if (scan) scan.free();
-    scan = next;
-    scanId += 1;
+    const info = JSON.parse(scan.infoJson());
+    const data = scan.volumeF32(0);
+    const [lo, hi] = scan.quantiles(0, [0.005, 0.995]);
     return {
-      reply: { scanId, info, data, auto: lo === undefined ? null : [lo, hi], decodeMs },
+      reply: { info, data, auto: lo === undefined ? null : [lo, hi], decodeMs },
       transfer: [data.buffer],
     };
   },
   /** Volume 0's stored voxels and the geometry to rebuild it (Scan.fromVoxels), for a model or MedSAM. */
-  async modelInput({ scanId: wanted }) {
-    if (wanted !== scanId) throw new Error('another scan was opened: run it again on this scan');
+  async modelInput() {
     const values = requireScan().modelVoxels();
     return { reply: { geometry: requireScan().geometryJson(), values }, transfer: [values.buffer] };
   },
@@ -91,6 +87,9 @@ function parseLabelJson(text, name) {
   return parsed.labels.map((l, i) => {
     if (!Number.isInteger(l.value) || typeof l.name !== 'string') {
       throw new Error(`${name}: labels[${i}] needs an integer "value" and a string "name"`);
+    }
+    if (l.value < 0 || l.value >= LABEL_VALUES) {
+      throw new Error(`${name}: labels[${i}] has the value ${l.value}, but label values run from 0 to ${LABEL_VALUES - 1}`);
     }
     const rgb = Array.isArray(l.rgb) && l.rgb.length === 3 ? l.rgb.map((c) => Math.max(0, Math.min(255, c | 0))) : null;
     return { value: l.value, name: l.name, rgb };
