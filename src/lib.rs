@@ -3,7 +3,7 @@
 //!
 //! Layers only look down (see `docs/ARCHITECTURE.md`; `tests/layers.rs` checks it):
 //! [`volume`] and [`labels`] (scans and label maps, their I/O and geometry) → `postprocess`,
-//! [`metrics`], [`info`] (pure functions over them) → [`engine`] (networks on the CPU or GPU)
+//! [`metrics`], [`info`], [`mesh`] (pure functions over them) → [`engine`] (networks on the CPU or GPU)
 //! → [`models`] (manifests, catalog, the one loader) → [`segment`] and [`medsam`] (pipelines)
 //! → `web` (the JavaScript API, wasm32 only) and the CLI (`src/bin/medseg`).
 
@@ -11,6 +11,7 @@ pub mod engine;
 pub mod info;
 pub mod labels;
 pub mod medsam;
+pub mod mesh;
 pub mod metrics;
 pub mod models;
 pub(crate) mod postprocess;

@@ -429,6 +429,8 @@ window.medsegViewer = viewer;
 if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';
 loadCatalog();
 openFromAddress();
-/** Whether reloading the page loses nothing: no unsaved labels, no file opening, no model or MedSAM running. */
-const idle = () => !state.overlay?.unsaved && !document.body.dataset.busy && !modelRunning() && !boxTool.busy();
+/** Whether reloading the page loses nothing: no scan open (a dropped file would have to be dropped
+ * again; one opened by its address reopens), no unsaved labels, no file opening, no model or MedSAM running. */
+const idle = () => (!state.info || new URLSearchParams(location.search).has('scan')) && !state.overlay?.unsaved &&
+  !document.body.dataset.busy && !modelRunning() && !boxTool.busy();
 setupOffline($('offline-status'), $('update-app'), idle);

@@ -44,10 +44,11 @@ pub async fn segment_located(
     let size = axes.xyz(locate.size);
     let input = resize_nearest_exact(&block, block_shape, size);
     drop(block);
-    let labels = run_labels((&main.network, main.streamed.as_ref()), scaling.apply(&input), size, axes, plan, &mut |f| {
-        progress("running the model", f)
-    })
-    .await?;
+    let labels =
+        run_labels((&main.network, main.streamed.as_ref()), scaling.apply(&input), size, axes, plan, &mut |f| {
+            progress("running the model", f)
+        })
+        .await?;
     let labels = resize_nearest_exact(&labels, size, block_shape);
     let mut out = zeroed::<u16>(values.len(), "the label map")?;
     paste(&mut out, shape, &labels, bbox);

@@ -111,11 +111,16 @@ impl Segmenter {
         let input = plan.axes.to_network_order(input, size);
         let dhw = plan.axes.dhw(size);
         let model = &self.model;
-        let cropped =
-            run_block_labels(&model.network, model.streamed.as_ref(), &plan.feed, input, dhw, &plan.decision, &mut |f| {
-                progress("running the model", f)
-            })
-            .await?;
+        let cropped = run_block_labels(
+            &model.network,
+            model.streamed.as_ref(),
+            &plan.feed,
+            input,
+            dhw,
+            &plan.decision,
+            &mut |f| progress("running the model", f),
+        )
+        .await?;
         paste(&mut labels, shape, &plan.axes.to_block(cropped, size), bbox);
         Ok(labels)
     }

@@ -23,8 +23,9 @@ pub fn paste<T: Copy>(values: &mut [T], shape: [usize; 3], block: &[T], bbox: Vo
     if width == 0 {
         return;
     }
-    for (row_of_block, (z, y)) in
-        block.chunks_exact(width).zip((bbox[2][0]..bbox[2][1]).flat_map(|z| (bbox[1][0]..bbox[1][1]).map(move |y| (z, y))))
+    for (row_of_block, (z, y)) in block
+        .chunks_exact(width)
+        .zip((bbox[2][0]..bbox[2][1]).flat_map(|z| (bbox[1][0]..bbox[1][1]).map(move |y| (z, y))))
     {
         let row = bbox[0][0] + shape[0] * (y + shape[1] * z);
         values[row..row + width].copy_from_slice(row_of_block);

@@ -275,7 +275,7 @@ impl CheckedHeader {
             dims,
             datatype,
             big_endian: h.endianness == nifti::Endianness::Big,
-            data_bytes: claimed as u64,
+            data_bytes: claimed,
             vox_offset: h.vox_offset as u64,
             scaling,
             geometry,

@@ -21,7 +21,13 @@ use super::cli::{assert_fails, medseg, stdout, TempDir};
 
 /// A single-file NIfTI-1: `dims` of datatype `code` (`bitpix` bits), isotropic `spacing` mm,
 /// description `descrip`, then `data`.
-pub(crate) fn nifti_bytes(dims: &[i16], (code, bitpix): (i16, i16), spacing: f32, descrip: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn nifti_bytes(
+    dims: &[i16],
+    (code, bitpix): (i16, i16),
+    spacing: f32,
+    descrip: &[u8],
+    data: &[u8],
+) -> Vec<u8> {
     let mut b = vec![0u8; 352];
     b[0..4].copy_from_slice(&348i32.to_le_bytes());
     let mut dim = [1i16; 8];
@@ -133,7 +139,11 @@ fn a_gzip_bomb_is_refused_by_the_memory_budget_before_it_is_inflated() {
     let i16_bomb = write(&dir.0, "i16.nii.gz", &gzip(&nifti_bytes(&[1024, 1024, 1024], INT16, 1.0, b"", &[0; 4096])));
     assert_fails(&medseg(&["segment", "--model", "deepbet", &i16_bomb, "-o", "x.nii.gz"], None), 1, "4.0 GiB");
     // With a larger budget the reader goes on, and finds the data missing.
-    assert_fails(&medseg(&["--max-memory", "16G", "info", &bomb], None), 1, "the voxel data is shorter than the header says");
+    assert_fails(
+        &medseg(&["--max-memory", "16G", "info", &bomb], None),
+        1,
+        "the voxel data is shorter than the header says",
+    );
     assert_fails(&medseg(&["info", "--max-memory", "lots", &bomb], None), 2, "not a memory size");
 }
 

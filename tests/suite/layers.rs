@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["volume"],
     &["labels"],
-    &["postprocess", "metrics", "info"],
+    &["postprocess", "metrics", "info", "mesh"],
     &["engine"],
     &["models"],
     &["segment", "medsam"],
@@ -49,7 +49,9 @@ fn imports(text: &str, module: &str, modules: &BTreeSet<String>) -> BTreeSet<Str
     let parent: Vec<&str> = module.split("::").filter(|p| !p.is_empty()).collect();
     let parent = parent[..parent.len().saturating_sub(1)].join("::");
     let mut found = BTreeSet::new();
-    for line in code.lines().map(str::trim).filter(|l| !l.starts_with("//") && !l.contains(" mod ") && !l.starts_with("mod ")) {
+    for line in
+        code.lines().map(str::trim).filter(|l| !l.starts_with("//") && !l.contains(" mod ") && !l.starts_with("mod "))
+    {
         let mut rest = line;
         while let Some(at) = rest.find("::") {
             // The path that ends here: the identifiers and `::` before it, then after it.

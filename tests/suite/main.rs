@@ -14,5 +14,6 @@ mod hardening;
 mod label_roundtrip;
 mod layers;
 mod medsam;
+mod meshes;
 mod meshnet_parity;
 mod nibabel_reference;

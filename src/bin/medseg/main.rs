@@ -15,6 +15,8 @@ mod info;
 #[cfg(not(target_arch = "wasm32"))]
 mod medsam;
 #[cfg(not(target_arch = "wasm32"))]
+mod mesh;
+#[cfg(not(target_arch = "wasm32"))]
 mod models;
 #[cfg(not(target_arch = "wasm32"))]
 mod progress;
@@ -62,6 +64,8 @@ enum Command {
     Eval(eval::Args),
     /// The model catalog: which models are here, fetching the others
     Models(models::Args),
+    /// Surfaces of a label map as STL, OBJ, PLY or glTF binary (world mm)
+    Mesh(mesh::Args),
     /// MedSAM: the object in a box, on a slice (or through the volume) or on a picture
     Medsam(medsam::Args),
     /// Same grid, affine (max difference) and voxels? Exit status 1 if not
@@ -82,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Segment(args) => block_on(segment::run(&args)),
         Command::Eval(args) => eval::run(&args),
         Command::Models(args) => models::run(&args),
+        Command::Mesh(args) => mesh::run(&args),
         Command::Medsam(args) => block_on(medsam::run(&args)),
         Command::Compare(args) => compare::run(&args),
         Command::Bench(args) => block_on(bench::run(&args)),

@@ -39,7 +39,8 @@ pub async fn run(args: &Args) -> Result<(), String> {
     eprintln!("{summary}");
     backend::report(&accelerator);
     let output = &args.output;
-    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?).map_err(|e| format!("cannot write {output}: {e}"))?;
+    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(output);
     std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;
     println!("wrote {output} and {}", sidecar.display());
@@ -50,8 +51,8 @@ pub async fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// `OUT.nii.gz` → `OUT.json`.
-fn sidecar_path(output: &str) -> PathBuf {
+/// `OUT.nii.gz` → `OUT.json`: a label map's sidecar of names and colours.
+pub fn sidecar_path(output: &str) -> PathBuf {
     let stem = output.strip_suffix(".nii.gz").or_else(|| output.strip_suffix(".nii")).unwrap_or(output);
     PathBuf::from(format!("{stem}.json"))
 }
