@@ -47,9 +47,19 @@ test-browser: web
 		$(CARGO_TARGET_DIR)/debug/medseg models fetch --from ../shared/models/brainchop-tfjs model5_gw_ae; fi
 	cd tests/e2e && MEDSEG_BIN=$(CARGO_TARGET_DIR)/debug/medseg MEDSEG_MODELS=$(CURDIR)/models npm test
 
-## Fuzz the reader (needs `cargo install cargo-fuzz`; nightly toolchain). FUZZ_SECONDS=300 by default.
+## Fuzz every target in fuzz/ (see fuzz/README.md) for FUZZ_SECONDS each (600 by default), one
+## after another, from seeds of real files (fuzz/seed.sh); FUZZ_TARGETS picks some. Installs
+## nightly + cargo-fuzz first (scripts/setup.sh fuzz). Crashes land in fuzz/artifacts/TARGET/.
+FUZZ_SECONDS ?= 600
 fuzz:
-	cd fuzz && cargo +nightly fuzz run read_nifti -- -max_total_time=$${FUZZ_SECONDS:-300} -rss_limit_mb=2048
+	scripts/setup.sh fuzz
+	fuzz/seed.sh
+	cd fuzz && cargo +nightly fuzz build
+	cd fuzz && for t in $${FUZZ_TARGETS:-$$(cargo +nightly fuzz list)}; do \
+		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+			-print_final_stats=1 || exit 1; \
+	done
 
 ## Benchmarks (not tests): decode natively, in wasm under node, with nibabel, and in the page.
 BENCH_FILES ?= ../shared/data/brain/t1_crop.nii.gz ../shared/data/ct/example_ct.nii.gz

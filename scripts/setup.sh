@@ -6,6 +6,7 @@
 #   scripts/setup.sh browser   Debian chromium + chromedriver, npm playwright-core (browser tests)
 #   scripts/setup.sh gpu       Debian mesa-vulkan-drivers + libvulkan1: the lavapipe software Vulkan
 #                              adapter, so the GPU backend's tests run on machines without a GPU
+#   scripts/setup.sh fuzz      rustup nightly toolchain + pinned cargo-fuzz (make fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,19 @@ setup_gpu() {
         say "installing Debian mesa-vulkan-drivers and libvulkan1 (lavapipe, a software Vulkan adapter)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    fi
+}
+
+CARGO_FUZZ_VERSION=0.13.2
+
+setup_fuzz() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        say "installing the rustup nightly toolchain (cargo-fuzz builds with sanitizers)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+        say "installing cargo-fuzz $CARGO_FUZZ_VERSION (a minute, once)"
+        cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --force
     fi
 }
 

@@ -136,6 +136,58 @@ pub fn encoder_input(channels: &[Image]) -> Vec<f32> {
     input
 }
 
+/// The most pixels a picture may have by default (MedSAM sees it at 256² anyway): the header's
+/// claim is checked before any buffer of that size is made.
+pub const MAX_PICTURE_PIXELS: usize = 100_000_000;
+
+/// Decodes a PNG or JPEG picture (untrusted bytes) into grey (one channel) or colour (three
+/// channels) images in [0, 1]; alpha is dropped. A header claiming more than `max_pixels` pixels
+/// is refused before its buffer is allocated. Errors say what is wrong without a file name.
+pub fn decode_picture(bytes: &[u8], max_pixels: usize) -> Result<Vec<Image>, String> {
+    let (width, height, channels, samples): (usize, usize, usize, Vec<u8>) = if bytes.starts_with(b"\x89PNG") {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().map_err(|e| format!("not a readable PNG ({e})"))?;
+        let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+        if w.checked_mul(h).is_none_or(|n| n > max_pixels) {
+            return Err(format!("the PNG header claims {w} × {h} pixels, more than {max_pixels}"));
+        }
+        let mut buffer = vec![0; reader.output_buffer_size().ok_or("the PNG is too large")?];
+        let frame = reader.next_frame(&mut buffer).map_err(|e| format!("damaged PNG ({e})"))?;
+        buffer.truncate(frame.buffer_size());
+        (frame.width as usize, frame.height as usize, frame.color_type.samples(), buffer)
+    } else {
+        let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_max_decoding_buffer_size(max_pixels.saturating_mul(3));
+        let pixels = decoder.decode().map_err(|e| format!("not a readable PNG or JPEG ({e})"))?;
+        let info = decoder.info().ok_or("JPEG without a header")?;
+        let channels = match info.pixel_format {
+            jpeg_decoder::PixelFormat::L8 => 1,
+            jpeg_decoder::PixelFormat::RGB24 => 3,
+            other => return Err(format!("unsupported JPEG pixel format {other:?}")),
+        };
+        (usize::from(info.width), usize::from(info.height), channels, pixels)
+    };
+    if width == 0
+        || height == 0
+        || width.checked_mul(height).and_then(|n| n.checked_mul(channels)) != Some(samples.len())
+    {
+        return Err(format!(
+            "the picture's {} samples do not make {width} × {height} pixels of {channels} channel(s)",
+            samples.len()
+        ));
+    }
+    // Grey (+ alpha) → one channel; colour (+ alpha) → three.
+    let planes = if channels >= 3 { 3 } else { 1 };
+    Ok((0..planes)
+        .map(|c| Image {
+            rows: height,
+            cols: width,
+            values: samples.iter().skip(c).step_by(channels).map(|&v| f32::from(v) / 255.0).collect(),
+        })
+        .collect())
+}
+
 /// Bilinear resize as PyTorch's `interpolate(mode="bilinear", align_corners=False)`.
 pub fn resize_bilinear(values: &[f32], rows: usize, cols: usize, out_rows: usize, out_cols: usize) -> Vec<f32> {
     let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
