@@ -2,6 +2,7 @@
 //! Worker calls these to decode scans and encode label maps.
 
 pub mod medsam;
+pub mod mesh;
 
 use std::sync::Arc;
 
