@@ -1,15 +1,16 @@
 //! `medseg medsam`: box-prompted segmentation with LiteMedSAM, on a slice of a scan (optionally
 //! propagated through the volume) or on a PNG/JPEG image.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use medseg::medsam::image::{Image, Window};
+use medseg::medsam::image::{decode_picture, Image, Window, MAX_PICTURE_PIXELS};
 use medseg::medsam::propagate::SliceEncoder;
 use medseg::medsam::MedSam;
-use medseg::models::manifest::MedSamManifest;
+use medseg::models::manifest::{MedSamManifest, ModelFile};
 use medseg::{Label, LabelMap, LabelTable, Volume};
 
 use crate::backend::{self, BackendArg};
+use crate::models::read_declared;
 use crate::scan::open_scan;
 
 /// Arguments of `medseg medsam`.
@@ -47,28 +48,22 @@ pub struct Args {
     backend: BackendArg,
 }
 
-/// The model folder: `$MEDSEG_MODELS/litemedsam`, else `models/litemedsam` here or in the checkout.
+/// The LiteMedSAM folder in the installation's models folder.
 fn model_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("MEDSEG_MODELS") {
-        return Path::new(&dir).join("litemedsam");
-    }
-    let here = PathBuf::from("models/litemedsam");
-    if here.join("medsam.json").exists() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/litemedsam")
+    crate::models::models_dir().join("litemedsam")
 }
 
 /// The committed LiteMedSAM, checked against `medsam.json`.
 pub fn load() -> Result<MedSam, String> {
     let dir = model_dir();
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
-    };
-    let manifest =
-        MedSamManifest::from_json(&String::from_utf8_lossy(&read("medsam.json")?)).map_err(|e| e.to_string())?;
-    MedSam::load(&manifest, &read(&manifest.encoder.path)?, &read(&manifest.decoder.path)?).map_err(|e| e.to_string())
+    let text = read_declared(&dir.join("medsam.json"), MAX_MANIFEST_BYTES)?;
+    let manifest = MedSamManifest::from_json(&String::from_utf8_lossy(&text)).map_err(|e| e.to_string())?;
+    let read = |file: &ModelFile| read_declared(&dir.join(&file.path), file.bytes);
+    MedSam::load(&manifest, &read(&manifest.encoder)?, &read(&manifest.decoder)?).map_err(|e| e.to_string())
 }
+
+/// A MedSAM manifest is a few hundred bytes; anything past this is not one.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// `N` finite numbers separated by commas.
 fn numbers<const N: usize>(text: &str) -> Result<[f32; N], String> {
@@ -194,7 +189,8 @@ pub async fn run(args: &Args) -> Result<(), String> {
         table: LabelTable { labels: vec![Label { value: 1, name: "object".into(), rgb: [255, 64, 64] }] },
     };
     let output = &args.output;
-    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?).map_err(|e| format!("cannot write {output}: {e}"))?;
+    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write {output}: {e}"))?;
     println!("wrote {output}: {count} voxels, {:.2} mL", scan.volume_ml(count as u64));
     Ok(())
 }
@@ -209,48 +205,10 @@ fn default_window(scan: &Volume) -> Window {
     }
 }
 
-/// The most pixels a picture may have (MedSAM sees it at 256² anyway): the header's claim is
-/// checked before any buffer of that size is made.
-const MAX_PICTURE_PIXELS: usize = 100_000_000;
-
 /// A PNG or JPEG: grey or colour channels in [0, 1].
 fn read_picture(path: &str) -> Result<Vec<Image>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let (width, height, channels, samples): (usize, usize, usize, Vec<f32>) = if bytes.starts_with(b"\x89PNG") {
-        let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder.read_info().map_err(|e| format!("{path}: not a readable PNG ({e})"))?;
-        let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-        if w * h > MAX_PICTURE_PIXELS {
-            return Err(format!("{path}: the PNG header claims {w} × {h} pixels, more than {MAX_PICTURE_PIXELS}"));
-        }
-        let mut buffer = vec![0; reader.output_buffer_size().ok_or(format!("{path}: PNG too large"))?];
-        let frame = reader.next_frame(&mut buffer).map_err(|e| format!("{path}: damaged PNG ({e})"))?;
-        let channels = frame.color_type.samples();
-        let data = buffer[..frame.buffer_size()].iter().map(|&v| f32::from(v) / 255.0).collect();
-        (frame.width as usize, frame.height as usize, channels, data)
-    } else {
-        let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(&bytes));
-        decoder.set_max_decoding_buffer_size(3 * MAX_PICTURE_PIXELS);
-        let pixels = decoder.decode().map_err(|e| format!("{path}: not a readable PNG or JPEG ({e})"))?;
-        let info = decoder.info().ok_or(format!("{path}: JPEG without a header"))?;
-        let channels = match info.pixel_format {
-            jpeg_decoder::PixelFormat::L8 => 1,
-            jpeg_decoder::PixelFormat::RGB24 => 3,
-            other => return Err(format!("{path}: unsupported JPEG pixel format {other:?}")),
-        };
-        (info.width as usize, info.height as usize, channels, pixels.iter().map(|&v| f32::from(v) / 255.0).collect())
-    };
-    // Grey (+ alpha) → one channel; colour (+ alpha) → three.
-    let colour = channels >= 3;
-    let planes = if colour { 3 } else { 1 };
-    Ok((0..planes)
-        .map(|c| Image {
-            rows: height,
-            cols: width,
-            values: samples.iter().skip(c).step_by(channels).copied().collect(),
-        })
-        .collect())
+    decode_picture(&bytes, MAX_PICTURE_PIXELS).map_err(|e| format!("{path}: {e}"))
 }
 
 async fn segment_picture(medsam: &MedSam, channels: &[Image], prompt: [f32; 4], output: &str) -> Result<(), String> {
@@ -272,7 +230,8 @@ async fn segment_picture(medsam: &MedSam, channels: &[Image], prompt: [f32; 4], 
     } else {
         // One-slice label map: i = column (x), j = row (y), 1 pixel = 1 mm.
         let labels = LabelMap::from_picture_mask(mask.cols, mask.rows, &mask.values);
-        std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?).map_err(|e| format!("cannot write {output}: {e}"))?;
+        std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
+            .map_err(|e| format!("cannot write {output}: {e}"))?;
     }
     println!("wrote {output}: {count} pixels");
     Ok(())
