@@ -1,7 +1,11 @@
-"""Writes tests/reference/nibabel.json: what nibabel reads from every .nii.gz under ../shared/data.
+"""Writes what nibabel reads from real scans, for the Rust tests to compare the project's reader with:
+  tests/reference/nibabel.json         every .nii.gz under ../shared/data (when ../shared is there)
+  tests/reference/nibabel_public.json  every NIfTI file pinned in tests/data/public.sha256 (fetched by
+                                       scripts/setup.sh testdata); NIfTI-2 ones are only listed, as
+                                       files the reader must refuse
 
 Run from the repository root:  python3 tests/make_nibabel_reference.py
-The Rust tests compare the project's reader against this file, so CI needs no Python.
+The Rust tests compare the project's reader against these files, so CI needs no Python.
 """
 import json
 import pathlib
@@ -10,8 +14,10 @@ import nibabel as nib
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
-OUT = ROOT / "tests" / "reference" / "nibabel.json"
+SHARED = ROOT.parent / "shared" / "data"
+PUBLIC = ROOT / "tests" / "data" / "public"
+PUBLIC_PINS = ROOT / "tests" / "data" / "public.sha256"
+REFERENCE = ROOT / "tests" / "reference"
 
 
 def values(img):
@@ -32,29 +38,63 @@ def probe_voxels(shape):
             [s[0] // 3, (2 * s[1]) // 3, s[2] // 4]]
 
 
+def describe(img, label_counts):
+    """Dims, datatype, affine, orientation, value range, voxel sum, zooms and probe values of one image;
+    with label_counts, also the voxels per non-zero label value (for label maps)."""
+    data = values(img)
+    vol0 = data.reshape(data.shape[:3] + (-1,))[..., 0]
+    case = {
+        "dims": [int(n) for n in img.shape],
+        "datatype": "rgb24" if img.get_data_dtype().names else str(img.get_data_dtype().newbyteorder("=")),
+        "affine": img.affine.tolist(),
+        "orientation": "".join(nib.aff2axcodes(img.affine)),
+        "value_range": [float(np.nanmin(data)), float(np.nanmax(data))],
+        "sum": float(np.nansum(data)),  # every volume's voxels, NaN left out: a checksum
+        "zooms": [float(z) for z in img.header.get_zooms()[:3]],
+        # NaN voxels (JSON has no NaN) are not probed.
+        "probes": [{"ijk": p, "value": float(vol0[tuple(p)])} for p in probe_voxels(img.shape)
+                   if not np.isnan(vol0[tuple(p)])],
+    }
+    if label_counts:
+        labels, counts = np.unique(vol0.astype(np.int64), return_counts=True)
+        case["label_counts"] = {str(int(v)): int(c) for v, c in zip(labels, counts) if v != 0}
+    return case
+
+
+def write(name, reference):
+    out = REFERENCE / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"nibabel": nib.__version__, **reference}, indent=1) + "\n")
+    print(f"wrote {len(reference['cases'])} cases to {out}")
+
+
+def shared_reference():
+    """Every .nii.gz under ../shared/data; label maps ("seg" in the name) with their label counts."""
+    return {"cases": {str(path.relative_to(SHARED)): describe(nib.load(path), "seg" in path.name)
+                      for path in sorted(SHARED.rglob("*.nii.gz"))}}
+
+
+def public_reference():
+    """Every pinned .nii/.nii.gz: NIfTI-1 ones described, NIfTI-2 ones listed."""
+    cases, nifti2 = {}, []
+    for line in PUBLIC_PINS.read_text().splitlines():
+        name = line.split("  ", 1)[1]
+        if not name.endswith((".nii", ".nii.gz")):
+            continue
+        img = nib.load(PUBLIC / name)
+        if isinstance(getattr(img, "nifti_header", img.header), nib.Nifti2Header):  # CIFTI-2 too
+            nifti2.append(name)
+        else:
+            cases[name] = describe(img, False)
+    return {"cases": cases, "nifti2": nifti2}
+
+
 def main():
-    cases = {}
-    for path in sorted(DATA.rglob("*.nii.gz")):
-        img = nib.load(path)
-        data = values(img)
-        vol0 = data.reshape(data.shape[:3] + (-1,))[..., 0]
-        probes = probe_voxels(img.shape)
-        cases[str(path.relative_to(DATA))] = {
-            "dims": [int(n) for n in img.shape],
-            "datatype": "rgb24" if img.get_data_dtype().names else str(img.get_data_dtype().newbyteorder("=")),
-            "affine": img.affine.tolist(),
-            "orientation": "".join(nib.aff2axcodes(img.affine)),
-            "value_range": [float(np.nanmin(data)), float(np.nanmax(data))],
-            "zooms": [float(z) for z in img.header.get_zooms()[:3]],
-            "probes": [{"ijk": p, "value": float(vol0[tuple(p)])} for p in probes],
-        }
-        if "seg" in path.name:  # label maps: voxels per label value, for the label table
-            labels, counts = np.unique(vol0.astype(np.int64), return_counts=True)
-            cases[str(path.relative_to(DATA))]["label_counts"] = {
-                str(int(v)): int(c) for v, c in zip(labels, counts) if v != 0}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"nibabel": nib.__version__, "cases": cases}, indent=1) + "\n")
-    print(f"wrote {len(cases)} cases to {OUT}")
+    if SHARED.is_dir():
+        write("nibabel.json", shared_reference())
+    else:
+        print(f"{SHARED} is absent: tests/reference/nibabel.json left as it is")
+    write("nibabel_public.json", public_reference())
 
 
 if __name__ == "__main__":

@@ -5,9 +5,16 @@ use crate::common;
 use medseg::labels::{Label, LabelMap, LabelTable};
 use medseg::volume::{read_nifti, ReadLimits, VoxelData};
 
-fn roundtrip(relative: &str, expect_wide: bool) {
+/// A scan under ../shared, written back as a label map (see [`roundtrip`]); skipped when absent.
+fn roundtrip_shared(relative: &str, expect_wide: bool) {
     let Some(bytes) = common::read_shared(relative) else { return };
-    let source = read_nifti(&bytes, ReadLimits::default()).unwrap();
+    roundtrip(relative, &bytes, expect_wide);
+}
+
+/// The integer scan `bytes` (named `relative`) as a label map, written and read back: the same
+/// voxels (uint16 when `expect_wide`, else uint8), affine, codes, pixdim and units.
+fn roundtrip(relative: &str, bytes: &[u8], expect_wide: bool) {
+    let source = read_nifti(bytes, ReadLimits::default()).unwrap();
     let map = LabelMap::from_volume(&source, 0).unwrap();
     let written = map.to_nii_gz().unwrap();
     let back = read_nifti(&written, ReadLimits::default()).unwrap();
@@ -35,13 +42,23 @@ fn roundtrip(relative: &str, expect_wide: bool) {
 
 #[test]
 fn uint8_labels_roundtrip() {
-    roundtrip("data/ct/example_seg_fast_force_split.nii.gz", false);
-    roundtrip("data/mr/example_seg_mr.nii.gz", false);
+    roundtrip_shared("data/ct/example_seg_fast_force_split.nii.gz", false);
+    roundtrip_shared("data/mr/example_seg_mr.nii.gz", false);
+}
+
+#[test]
+fn public_uint8_scans_roundtrip_as_labels() {
+    // nibabel's standard.nii.gz (sform only, 1×3×2 mm) and nilearn's MNI152 grey-matter map.
+    for name in
+        ["nibabel/tests/data/standard.nii.gz", "nilearn/datasets/data/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"]
+    {
+        roundtrip(name, &common::read_public(name), false);
+    }
 }
 
 #[test]
 fn labels_above_255_are_written_as_uint16() {
-    roundtrip("data/brain/aparc.a2009s+aseg.nii.gz", true);
+    roundtrip_shared("data/brain/aparc.a2009s+aseg.nii.gz", true);
 }
 
 #[test]
