@@ -1,5 +1,6 @@
 //! deepbet (committed int8-weight ONNX, two-stage pipeline) on the real t1_crop.nii.gz, against
-//! the brain mask deepbet 1.0.2's own torch pipeline gives (tests/make_deepbet_reference.py).
+//! the brain mask deepbet 1.0.2's own torch pipeline gives (tests/make_deepbet_reference.py); and,
+//! where ../shared is absent, on the public MNI152 template against its own tissue maps.
 
 use crate::common;
 
@@ -7,7 +8,7 @@ use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::Model;
 use medseg::Segmenter;
-use medseg::volume::{read_nifti, ReadLimits};
+use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
 use pollster::block_on;
 
@@ -18,6 +19,23 @@ fn deepbet() -> Model {
     Model::load(manifest, &mut |p| std::fs::read(dir.join(p)).map_err(|e| e.to_string())).unwrap()
 }
 
+/// deepbet's brain mask of `scan` (0/1), and the pipeline stages it reported.
+fn brain_mask(scan: &Volume) -> (LabelMap, Vec<String>) {
+    let mut stages = Vec::new();
+    let mask = block_on(Segmenter::new(deepbet()).unwrap().segment(scan, &mut |stage, _| {
+        if stages.last() != Some(&stage.to_string()) {
+            stages.push(stage.to_string());
+        }
+    }))
+    .unwrap();
+    (mask, stages)
+}
+
+/// Millilitres of the voxels labelled 1 in `values`, on `scan`'s grid.
+fn ml(scan: &Volume, values: &[u16]) -> f64 {
+    scan.volume_ml(values.iter().filter(|&&v| v == 1).count() as u64)
+}
+
 #[test]
 fn deepbet_on_t1_crop_matches_deepbets_own_mask() {
     let Some(bytes) = common::read_shared("data/brain/t1_crop.nii.gz") else { return };
@@ -25,24 +43,44 @@ fn deepbet_on_t1_crop_matches_deepbets_own_mask() {
     let reference = include_bytes!("../reference/deepbet_t1_crop_mask.nii.gz");
     let reference = LabelMap::from_volume(&read_nifti(reference, ReadLimits::default()).unwrap(), 0).unwrap();
 
-    let mut stages = Vec::new();
-    let mask = block_on(Segmenter::new(deepbet()).unwrap().segment(&scan, &mut |stage, _| {
-        if stages.last() != Some(&stage.to_string()) {
-            stages.push(stage.to_string());
-        }
-    }))
-    .unwrap();
+    let (mask, stages) = brain_mask(&scan);
     assert_eq!(mask.shape, reference.shape);
     let d = dice(&mask.values, &reference.values, 1);
-    let ml =
-        |values: &[u16]| values.iter().filter(|&&v| v == 1).count() as f64 * scan.geometry.voxel_volume_mm3() / 1e3;
-    println!(
-        "deepbet t1_crop: Dice {d:.5}, {:.2} mL (deepbet's own: {:.2} mL)",
-        ml(&mask.values),
-        ml(&reference.values)
-    );
+    let (got, own) = (ml(&scan, &mask.values), ml(&scan, &reference.values));
+    println!("deepbet t1_crop: Dice {d:.5}, {got:.2} mL (deepbet's own: {own:.2} mL)");
     assert!(d >= 0.98, "Dice {d}");
-    assert!((ml(&reference.values) - 1542.04).abs() < 0.01, "the reference is deepbet's own 1542.04 mL mask");
-    assert!((ml(&mask.values) - 1542.04).abs() < 5.0);
+    assert!((own - 1542.04).abs() < 0.01, "the reference is deepbet's own 1542.04 mL mask");
+    assert!((got - 1542.04).abs() < 5.0);
     assert!(stages.iter().any(|s| s == "locating") && stages.iter().any(|s| s == "running the model"), "{stages:?}");
+}
+
+/// The MNI152 template has no skull already, so deepbet's mask should be its non-zero extent, and
+/// cover its grey and white matter (probability ≥ 0.5 for the two together). Where ../shared is
+/// present, the t1_crop test above checks deepbet instead (CI time).
+#[test]
+fn deepbet_on_the_mni152_template_masks_its_brain() {
+    if common::shared_dir().exists() {
+        eprintln!("deepbet is checked on ../shared's t1_crop.nii.gz; the MNI152 run is for clones without it");
+        return;
+    }
+    let (t1, gm, wm) = (common::mni152("t1"), common::mni152("gm"), common::mni152("wm"));
+    let (mask, _) = brain_mask(&t1);
+    assert_eq!(mask.shape, t1.shape3());
+    let extent: Vec<u16> = t1.volume_f32(0).unwrap().iter().map(|&v| u16::from(v > 0.0)).collect();
+    let (gm, wm) = (gm.volume_f32(0).unwrap(), wm.volume_f32(0).unwrap());
+    let tissue: Vec<u16> = gm.iter().zip(&wm).map(|(g, w)| u16::from(g + w >= 127.5)).collect();
+    let (d_extent, d_tissue) = (dice(&mask.values, &extent, 1), dice(&mask.values, &tissue, 1));
+    let covered = mask.values.iter().zip(&tissue).filter(|&(&m, &t)| m == 1 && t == 1).count() as f64
+        / tissue.iter().filter(|&&t| t == 1).count() as f64;
+    let got = ml(&t1, &mask.values);
+    println!(
+        "deepbet MNI152: {got:.1} mL (template {:.1} mL, grey+white {:.1} mL); Dice with the template {d_extent:.4}, \
+         with grey+white {d_tissue:.4}; grey+white covered {covered:.4}",
+        ml(&t1, &extent),
+        ml(&t1, &tissue)
+    );
+    // Measured once: 1952.7 mL, Dice 0.9815 with the template, all of grey+white covered.
+    assert!(d_extent >= 0.975, "Dice with the template {d_extent:.4}");
+    assert!(covered >= 0.995, "grey+white covered {covered:.4}");
+    assert!((got - 1952.7).abs() < 10.0, "{got:.1} mL");
 }
