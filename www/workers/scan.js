@@ -33,6 +33,10 @@ const handlers = {
     const values = requireScan().modelVoxels();
     return { reply: { geometry: requireScan().geometryJson(), values }, transfer: [values.buffer] };
   },
+  /** The scan's geometry (Scan.geometryJson) without its voxels: what the mesh worker needs. */
+  async geometry() {
+    return { reply: { geometry: requireScan().geometryJson() } };
+  },
   async volume({ index }) {
     const data = requireScan().volumeF32(index);
     return { reply: { index, data }, transfer: [data.buffer] };
