@@ -173,6 +173,11 @@ export class Viewer {
     return [rect.left + x / ratio, rect.top + y / ratio];
   }
 
+  /** The voxel axis (0: i, 1: j, 2: k) along which a view's slices step. */
+  sliceAxis(viewName) {
+    return this.volume.grid.perm[VIEWS[viewName].fixed];
+  }
+
   sliceOf(viewName) {
     return this.cursor[VIEWS[viewName].fixed];
   }
