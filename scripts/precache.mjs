@@ -17,7 +17,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  * service worker, so that a change to sw.js alone is a new version (a new cache) too.
  */
 export const SHELL = [
-  'sw.js', 'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'picture.js', 'backend.js',
+  'sw.js', 'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'mesh.js', 'picture.js', 'backend.js',
   'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
   'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',

@@ -4,10 +4,11 @@
 import { Viewer } from './lib/viewer.js';
 import { ScanWorker } from './lib/scan.js';
 import { readInput } from './lib/files.js';
-import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, windowFor } from './lib/display.js';
+import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, sidecar, windowFor } from './lib/display.js';
 import { loadCatalog, modelRunning, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
+import { setupMeshPanel } from './mesh.js';
 import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
 
 const $ = (id) => document.getElementById(id);
@@ -29,6 +30,7 @@ const viewer = new Viewer($('viewer'), {
     $('cursor-world').textContent = worldOf(ijk).map((v) => v.toFixed(1)).join(', ') + ' mm';
     $('cursor-value').textContent = formatValue(value);
     $('cursor-label').textContent = labelText(label);
+    meshPanel.showSlices();
   },
   onHover(ijk, value, label) {
     $('hover').textContent = ijk
@@ -180,6 +182,7 @@ function showOverlay() {
   const has = !!state.overlay;
   for (const el of document.querySelectorAll('.needs-overlay, .needs-overlay input')) el.disabled = !has;
   const body = $('label-table').querySelector('tbody');
+  meshPanel.sync();
   if (!has) {
     body.replaceChildren();
     viewer.setOverlay(null);
@@ -193,6 +196,7 @@ function showOverlay() {
     show.addEventListener('change', () => {
       l.visible = show.checked;
       viewer.setOverlay({ ...state.overlay, lut: overlayLut() });
+      meshPanel.sync();
     });
     const swatch = document.createElement('span');
     swatch.className = 'swatch';
@@ -249,8 +253,7 @@ async function saveOverlay() {
     const values = overlay.values.slice();
     const { bytes } = await call('save', { values }, [values.buffer]);
     download(new Blob([bytes], { type: 'application/gzip' }), `${baseName()}_labels.nii.gz`);
-    const labels = [...overlay.table.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => ({ value, name, rgb }));
-    download(new Blob([JSON.stringify({ labels }, null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
+    download(new Blob([JSON.stringify(sidecar(overlay.table), null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
     overlay.unsaved = false;
   } catch (e) {
     showError(`Could not save the label map: ${e.message}`);
@@ -424,7 +427,16 @@ const boxTool = setupBoxTool({
   },
   onError: showError,
 });
+const meshPanel = setupMeshPanel({
+  getState: () => state,
+  geometry: () => call('geometry'),
+  viewer,
+  download,
+  baseName,
+  onError: showError,
+});
 window.medsegBoxTool = boxTool; // for tests and scripts
+window.medsegMesh = meshPanel;
 window.medsegViewer = viewer;
 if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';
 loadCatalog();
@@ -432,5 +444,5 @@ openFromAddress();
 /** Whether reloading the page loses nothing: no scan open (a dropped file would have to be dropped
  * again; one opened by its address reopens), no unsaved labels, no file opening, no model or MedSAM running. */
 const idle = () => (!state.info || new URLSearchParams(location.search).has('scan')) && !state.overlay?.unsaved &&
-  !document.body.dataset.busy && !modelRunning() && !boxTool.busy();
+  !document.body.dataset.busy && !modelRunning() && !boxTool.busy() && !meshPanel.running();
 setupOffline($('offline-status'), $('update-app'), idle);

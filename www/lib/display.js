@@ -59,6 +59,11 @@ export function labelTable({ counts, table }, { withUncounted = true } = {}) {
   return entries;
 }
 
+/** A label table as its JSON sidecar's object: {labels: [{value, name, rgb}, …]} in value order. */
+export function sidecar(entries) {
+  return { labels: [...entries.values()].sort((a, b) => a.value - b.value).map(({ value, name, rgb }) => ({ value, name, rgb })) };
+}
+
 /** How many label values a label map (16-bit) and the overlay's lookup table hold: 0 to 65535. */
 export const LABEL_VALUES = 65536;
 
