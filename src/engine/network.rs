@@ -43,6 +43,9 @@ impl Network {
 
     /// Builds a network from an ONNX graph in memory.
     pub fn from_proto(proto: &ModelProto) -> Result<Network, LoadError> {
+        if let Some(graph) = &proto.graph {
+            check_outputs(graph)?;
+        }
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| LoadError(format!("the ONNX graph cannot be loaded: {e:#}")))?;
@@ -156,7 +159,12 @@ impl Network {
     }
 
     /// Like [`Network::run`], calling `progress(fraction of nodes evaluated)` before each node.
-    pub async fn run_with_progress(&self, input: Vec<f32>, shape: &[usize], progress: Progress<'_>) -> Result<Shaped, RunError> {
+    pub async fn run_with_progress(
+        &self,
+        input: Vec<f32>,
+        shape: &[usize],
+        progress: Progress<'_>,
+    ) -> Result<Shaped, RunError> {
         let mut outputs = self.run_all(vec![(input, shape.to_vec())], progress).await?;
         Ok(outputs.swap_remove(0))
     }
@@ -164,11 +172,7 @@ impl Network {
     /// Runs the network on all its inputs `(values, shape)`; returns every output with its shape.
     /// Asynchronous because a GPU executor reads its results back through a Promise in the
     /// browser; this CPU run completes on its first poll.
-    pub async fn run_all(
-        &self,
-        inputs: Vec<Shaped>,
-        progress: Progress<'_>,
-    ) -> Result<Vec<Shaped>, RunError> {
+    pub async fn run_all(&self, inputs: Vec<Shaped>, progress: Progress<'_>) -> Result<Vec<Shaped>, RunError> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
         if let Some(accelerator) = self.accelerator.as_ref().filter(|a| a.usable()) {
             self.check_inputs(&shapes)?;
@@ -224,6 +228,40 @@ pub fn parse_onnx(bytes: &[u8]) -> Result<ModelProto, LoadError> {
     tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
         .map_err(|e| LoadError(format!("this is not an ONNX model ({e})")))
+}
+
+/// Checks that every output of `graph` (and of the graphs its nodes hold, such as an `If`'s
+/// branches) names a value the graph has, which tract's loader assumes (it panics otherwise).
+fn check_outputs(graph: &tract_onnx::pb::GraphProto) -> Result<(), LoadError> {
+    use std::collections::HashSet;
+    // What tract knows by name: inputs, initializers, node outputs, and node inputs (an unknown
+    // one becomes an input), those of nested graphs included (they may read outer values).
+    fn names<'a>(graph: &'a tract_onnx::pb::GraphProto, known: &mut HashSet<&'a str>) {
+        known.extend(graph.input.iter().map(|i| i.name.as_str()));
+        known.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+        for node in &graph.node {
+            known.extend(node.input.iter().chain(&node.output).map(String::as_str));
+            for attribute in &node.attribute {
+                for nested in attribute.g.iter().chain(&attribute.graphs) {
+                    names(nested, known);
+                }
+            }
+        }
+    }
+    let mut known = HashSet::new();
+    names(graph, &mut known);
+    if let Some(output) = graph.output.iter().find(|o| !known.contains(o.name.as_str())) {
+        return Err(LoadError(format!(
+            "the graph {:?} declares the output {:?}, which no node, input or initializer provides",
+            graph.name, output.name
+        )));
+    }
+    for attribute in graph.node.iter().flat_map(|n| &n.attribute) {
+        for nested in attribute.g.iter().chain(&attribute.graphs) {
+            check_outputs(nested)?;
+        }
+    }
+    Ok(())
 }
 
 /// Concrete dims of a graph input's declared shape (`None` per symbolic dim).

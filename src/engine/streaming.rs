@@ -302,9 +302,11 @@ fn same_padding_reach(conv: &NodeProto, graph: &GraphProto) -> Option<Reach> {
     {
         return None; // not a same-padded 3D convolution (or a malformed one, left to tract to refuse)
     }
+    // A reach that overflows i64 is not streamed (left to tract to refuse or run).
     let same = (0..3).all(|a| {
-        let reach = dilations[a] * (kernel[a] - 1);
-        reach % 2 == 0 && pads[a] == reach / 2 && pads[a + 3] == reach / 2
+        dilations[a]
+            .checked_mul(kernel[a] - 1)
+            .is_some_and(|reach| reach % 2 == 0 && pads[a] == reach / 2 && pads[a + 3] == reach / 2)
     });
     same.then_some(Reach { halo: pads[0] as usize, taps: kernel[0] as usize, dilation: dilations[0] as usize })
 }

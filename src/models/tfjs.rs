@@ -10,8 +10,8 @@ use tract_onnx::pb::{
     TensorProto,
 };
 
-use crate::engine::onnx_graph::{float_value, model as onnx_model};
 use crate::engine::error::LoadError;
+use crate::engine::onnx_graph::{float_value, model as onnx_model};
 
 /// Name of the graph's input and output (as in the meshnet-onnx references).
 pub const INPUT: &str = "input";
@@ -54,8 +54,7 @@ pub fn shard_paths(model_json: &str) -> Result<Vec<String>, LoadError> {
 }
 
 fn parse(model_json: &str) -> Result<ModelJson, LoadError> {
-    let model: ModelJson =
-        serde_json::from_str(model_json).map_err(|e| LoadError(format!("model.json: {e}")))?;
+    let model: ModelJson = serde_json::from_str(model_json).map_err(|e| LoadError(format!("model.json: {e}")))?;
     if model.format.as_deref().is_some_and(|f| f != "layers-model") {
         return Err(LoadError(format!(
             "model.json: format {:?} is not supported, expected \"layers-model\"",
@@ -82,9 +81,9 @@ pub fn to_onnx<S: Borrow<[u8]>>(model_json: &str, shards: &[S]) -> Result<ModelP
     for layer in &layers {
         match layer {
             Layer::Conv { name, filters, kernel, dilation, bias, norm } => {
-                let kernel_weights = weights.get(&format!("{name}/kernel")).ok_or_else(|| {
-                    LoadError(format!("weights: {name}/kernel is missing from the manifest"))
-                })?;
+                let kernel_weights = weights
+                    .get(&format!("{name}/kernel"))
+                    .ok_or_else(|| LoadError(format!("weights: {name}/kernel is missing from the manifest")))?;
                 let expected = [kernel[0], kernel[1], kernel[2], channels, *filters];
                 if kernel_weights.0 != expected {
                     return Err(LoadError(format!(
@@ -192,13 +191,25 @@ fn layers(topology: &serde_json::Value) -> Result<Vec<Layer>, LoadError> {
                 if kernel.iter().any(|k| k % 2 == 0) {
                     return Err(LoadError(format!("layer {name}: even kernel sizes are not supported")));
                 }
+                let dilation = triple("dilation_rate")?;
+                // The 'same' padding, dilation × (kernel − 1) / 2, must be an ONNX (i64) integer.
+                let padding = |a: usize| dilation[a].checked_mul(kernel[a] - 1).and_then(|r| i64::try_from(r).ok());
+                if dilation.contains(&0) || (0..3).any(|a| padding(a).is_none()) {
+                    return Err(LoadError(format!(
+                        "layer {name}: kernel_size {kernel:?} with dilation_rate {dilation:?} is not a usable convolution"
+                    )));
+                }
+                // At least one filter: a layer of none leaves the next layer's kernel empty, and
+                // then no weight bytes bound the sizes it claims.
+                let filters =
+                    c["filters"].as_u64().ok_or_else(|| LoadError(format!("layer {name}: filters missing")))?;
+                let filters = usize::try_from(filters).ok().filter(|&f| f > 0).ok_or_else(|| {
+                    LoadError(format!("layer {name}: filters must be a positive number, not {filters}"))
+                })?;
                 out.push(Layer::Conv {
-                    filters: c["filters"]
-                        .as_u64()
-                        .ok_or_else(|| LoadError(format!("layer {name}: filters missing")))?
-                        as usize,
+                    filters,
                     kernel,
-                    dilation: triple("dilation_rate")?,
+                    dilation,
                     bias: c["use_bias"].as_bool().unwrap_or(true),
                     norm: name.ends_with("_gn"),
                     name: name.clone(),
@@ -243,9 +254,7 @@ fn activation(
             graph.node.push(node("Mul", vec![half, plus], &out, vec![]));
         }
         other => {
-            return Err(LoadError(format!(
-                "activation {other:?} is not supported (relu, elu, gelu, sigmoid, linear)"
-            )))
+            return Err(LoadError(format!("activation {other:?} is not supported (relu, elu, gelu, sigmoid, linear)")))
         }
     }
     Ok(out)
@@ -263,11 +272,7 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
         let bytes: Vec<u8> = shards
             .get(shard_index..shard_index + n)
             .ok_or_else(|| {
-                LoadError(format!(
-                    "weights: the manifest lists {} shard(s), {} given",
-                    shard_index + n,
-                    shards.len()
-                ))
+                LoadError(format!("weights: the manifest lists {} shard(s), {} given", shard_index + n, shards.len()))
             })?
             .concat();
         shard_index += n;
@@ -284,7 +289,9 @@ fn read_weights<S: Borrow<[u8]>>(groups: &[WeightGroup], shards: &[S]) -> Result
                 .iter()
                 .try_fold(4usize, |n, &d| n.checked_mul(d))
                 .and_then(|size| offset.checked_add(size))
-                .ok_or_else(|| LoadError(format!("weights: the shape {:?} of {} is impossibly large", spec.shape, spec.name)))?;
+                .ok_or_else(|| {
+                    LoadError(format!("weights: the shape {:?} of {} is impossibly large", spec.shape, spec.name))
+                })?;
             let raw = bytes.get(offset..end).ok_or_else(|| {
                 LoadError(format!(
                     "weights: the shards end before {} ({} bytes needed, {} present)",

@@ -9,6 +9,7 @@ mod bad_input;
 mod brain_models;
 mod cli;
 mod deepbet;
+mod fuzz_regressions;
 mod gpu_models;
 mod hardening;
 mod label_roundtrip;
