@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::{face_normal, Mesh};
+use super::surface::{face_normal, Mesh};
 
 /// A symmetric 4×4 quadric: the sum of squared distances to a set of planes.
 #[derive(Clone, Copy, Default)]

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{LabelSurface, Mesh};
+use super::surface::{face_normal, LabelSurface, Mesh};
 
 /// The file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ fn stl(surfaces: &[LabelSurface], frame: Frame) -> Vec<u8> {
     for s in surfaces {
         let positions: Vec<[f32; 3]> = s.mesh.positions.iter().map(|&p| frame.apply(p)).collect();
         for t in &s.mesh.triangles {
-            let n = super::face_normal(&positions, *t);
+            let n = face_normal(&positions, *t);
             let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(f64::MIN_POSITIVE);
             for v in n.map(|c| (c / length) as f32).iter().chain(t.iter().flat_map(|&v| &positions[v as usize])) {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -202,11 +202,9 @@ fn glb(surfaces: &[LabelSurface], frame: Frame) -> Vec<u8> {
     out
 }
 
-/// glTF colour factors are linear; label colours are sRGB.
+/// glTF colour factors are linear; label colours are sRGB. Rounded to 6 decimals: `powf` may
+/// differ in its last bit between platforms, and the page must write the CLI's bytes.
 fn srgb_to_linear(c: f64) -> f64 {
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
+    let linear = if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) };
+    (linear * 1e6).round() / 1e6
 }

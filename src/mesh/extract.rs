@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::Mesh;
+use super::surface::Mesh;
 use crate::volume::resample::Grid;
 
 /// The corner offsets of the six tetrahedra of a cell: each is the path 0 → eₐ → eₐ+e_b → 1 1 1

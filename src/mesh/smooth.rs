@@ -1,7 +1,7 @@
 //! Taubin smoothing (λ|μ): a shrinking Laplacian step then an inflating one, so surfaces lose
 //! their voxel steps without the shrinkage of plain Laplacian smoothing.
 
-use super::Mesh;
+use super::surface::Mesh;
 
 /// Shrinking step.
 const LAMBDA: f32 = 0.5;

@@ -4,7 +4,7 @@
 //! The whole surface is offset along its vertex normals by the one distance that makes it enclose
 //! exactly the label's voxel volume: for organs a few hundredths of a voxel.
 
-use super::Mesh;
+use super::surface::{face_normal, Mesh};
 
 /// Offsets `mesh` along its vertex normals so that it encloses `target_mm3`, by at most
 /// `max_offset_mm` (one voxel) either way.
@@ -22,7 +22,7 @@ pub fn match_volume(mesh: &mut Mesh, target_mm3: f64, max_offset_mm: f64) {
     };
     // Secant steps on V(offset) − target, from offset 0 and a step of the area's first guess.
     let (mut a, mut va) = (0.0, mesh.enclosed_volume_mm3());
-    let area: f64 = mesh.triangles.iter().map(|t| norm(super::face_normal(&mesh.positions, *t)) / 2.0).sum();
+    let area: f64 = mesh.triangles.iter().map(|t| norm(face_normal(&mesh.positions, *t)) / 2.0).sum();
     let mut b = ((target_mm3 - va) / area.max(f64::MIN_POSITIVE)).clamp(-max_offset_mm, max_offset_mm);
     let mut vb = volume_at(b, mesh);
     for _ in 0..8 {
