@@ -1,20 +1,27 @@
 //! Turning network outputs into clean label maps: argmax over channels, keeping the largest
 //! connected component, filling holes.
 
-/// Per voxel, the channel with the largest logit. `logits` is `[C, N]` (channel-major).
+use rayon::prelude::*;
+
+/// Per voxel, the channel with the largest logit (the first on ties). `logits` is `[C, N]`
+/// (channel-major); runs in parallel over blocks of voxels.
 pub fn argmax(logits: &[f32], channels: usize) -> Vec<u16> {
+    const BLOCK: usize = 1 << 14;
     let n = logits.len() / channels.max(1);
     let mut best = vec![0u16; n];
-    let mut best_value = logits[..n].to_vec();
-    for c in 1..channels {
-        let plane = &logits[c * n..(c + 1) * n];
-        for ((b, bv), &v) in best.iter_mut().zip(best_value.iter_mut()).zip(plane) {
-            if v > *bv {
-                *bv = v;
-                *b = c as u16;
+    best.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
+        for (i, label) in out.iter_mut().enumerate() {
+            let v = block * BLOCK + i;
+            let mut top = logits[v];
+            for c in 1..channels {
+                let x = logits[c * n + v];
+                if x > top {
+                    top = x;
+                    *label = c as u16;
+                }
             }
         }
-    }
+    });
     best
 }
 

@@ -13,3 +13,4 @@ pub mod network;
 pub mod onnx_graph;
 pub mod streaming;
 pub(crate) mod tensor;
+pub mod threads;

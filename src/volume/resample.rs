@@ -3,6 +3,7 @@
 //! a scan's own grid.
 
 use nalgebra::{Matrix4, Vector4};
+use rayon::prelude::*;
 
 use super::geometry::{orientation_letters, Affine};
 use super::scan::Volume;
@@ -138,7 +139,7 @@ pub fn resample_linear(values: &[f32], from: &Grid, to: &Grid) -> Vec<f32> {
 
 /// Resamples `values` (on `from`) onto `to` by nearest neighbour; outside is the default
 /// (0). Between grids that differ by a reordering of axes this moves voxels exactly.
-pub fn resample_nearest<T: Copy + Default>(values: &[T], from: &Grid, to: &Grid) -> Vec<T> {
+pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: &[T], from: &Grid, to: &Grid) -> Vec<T> {
     if from.matches(to, 1e-6) {
         return values.to_vec();
     }
@@ -172,19 +173,27 @@ pub fn resize_nearest_exact<T: Copy>(values: &[T], from: [usize; 3], to: [usize;
     out
 }
 
-fn resample_with<T>(to: &Grid, map: &Matrix4<f64>, mut sample: impl FnMut([f64; 3]) -> T) -> Vec<T> {
-    let [tx, ty, tz] = to.shape;
-    let mut out = Vec::with_capacity(to.len());
-    for z in 0..tz {
-        for y in 0..ty {
+/// `sample` at every voxel of `to` (its index mapped by `map`), one plane per rayon task.
+fn resample_with<T: Copy + Default + Send>(
+    to: &Grid,
+    map: &Matrix4<f64>,
+    sample: impl Fn([f64; 3]) -> T + Sync,
+) -> Vec<T> {
+    let [tx, ty, _] = to.shape;
+    let mut out = vec![T::default(); to.len()];
+    if out.is_empty() {
+        return out;
+    }
+    let step = map.column(0);
+    out.par_chunks_mut(tx * ty).enumerate().for_each(|(z, plane)| {
+        for (y, line) in plane.chunks_mut(tx).enumerate() {
             let row = map * Vector4::new(0.0, y as f64, z as f64, 1.0);
-            let step = map.column(0);
-            for x in 0..tx {
-                let p = [row[0] + step[0] * x as f64, row[1] + step[1] * x as f64, row[2] + step[2] * x as f64];
-                out.push(sample(p));
+            for (x, value) in line.iter_mut().enumerate() {
+                *value =
+                    sample([row[0] + step[0] * x as f64, row[1] + step[1] * x as f64, row[2] + step[2] * x as f64]);
             }
         }
-    }
+    });
     out
 }
 

@@ -7,9 +7,9 @@ use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::manifest::Manifest;
 use medseg::models::Model;
-use medseg::Segmenter;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
+use medseg::Segmenter;
 use pollster::block_on;
 
 fn catalog() -> Catalog {
@@ -144,9 +144,13 @@ fn a_manifest_asking_for_empty_patches_is_refused_when_loaded() {
 }
 
 #[test]
-fn damaged_model_files_are_refused_by_their_sha256() {
+fn damaged_model_files_are_refused_by_their_size_and_sha256() {
     let manifest = catalog().get("model5_gw_ae").unwrap().clone();
-    let err = Model::load(manifest, &mut |_| Ok(b"{}".to_vec())).err().unwrap().to_string();
+    let sizes: std::collections::HashMap<String, u64> =
+        manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();
+    let err = Model::load(manifest.clone(), &mut |_| Ok(b"{}".to_vec())).err().unwrap().to_string();
+    assert!(err.contains("the file is 2 bytes, the manifest declares"), "{err}");
+    let err = Model::load(manifest, &mut |p| Ok(vec![0; sizes[p] as usize])).err().unwrap().to_string();
     assert!(err.contains("SHA-256"), "{err}");
 }
 
@@ -192,8 +196,7 @@ fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
     let shards: Vec<Vec<u8>> =
         medseg::models::tfjs::shard_paths(&json).unwrap().iter().map(|p| std::fs::read(dir.join(p)).unwrap()).collect();
     let one_shot =
-        medseg::engine::network::Network::from_proto(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap())
-            .unwrap();
+        medseg::engine::network::Network::from_proto(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap()).unwrap();
     let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, streamed: None, locator: None };
     let (a, b) = (run(streamed, &scan), run(one_shot, &scan));
     let differing = a.values.iter().zip(&b.values).filter(|(x, y)| x != y).count();

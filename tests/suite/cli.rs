@@ -96,14 +96,17 @@ fn every_command_has_help_and_the_exit_statuses_are_documented() {
     for text in ["Exit status", "segment", "medsam", "models", "bench"] {
         assert!(stdout(&top).contains(text), "medseg --help should mention {text:?}: {}", stdout(&top));
     }
-    for command in ["info", "segment", "eval", "models", "models fetch", "models list", "medsam", "compare", "bench"] {
+    for command in
+        ["info", "segment", "eval", "models", "models fetch", "models list", "medsam", "mesh", "compare", "bench"]
+    {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
         let help = medseg(&args, None);
         assert_eq!(help.status.code(), Some(0), "{command} --help: {}", stderr(&help));
         assert!(stdout(&help).contains(&format!("Usage: medseg {command}")), "{command}: {}", stdout(&help));
     }
-    assert!(stdout(&medseg(&["segment", "--help"], None)).contains("--backend <BACKEND>"));
+    let segment = stdout(&medseg(&["segment", "--help"], None));
+    assert!(["--backend <BACKEND>", "--threads <N>", "--jobs <J>"].iter().all(|o| segment.contains(o)), "{segment}");
 }
 
 #[test]
@@ -111,8 +114,8 @@ fn unknown_commands_and_options_are_refused_with_status_2() {
     let dir = TempDir::new("unknown");
     let scan = tiny_scan(&dir.0);
     let out = dir.0.join("out.nii.gz");
-    let o = medseg(&["segment", "--model", "deepbet", &scan, "-o", out.to_str().unwrap(), "--threads", "2"], None);
-    assert_fails(&o, 2, "--threads");
+    let o = medseg(&["segment", "--model", "deepbet", &scan, "-o", out.to_str().unwrap(), "--turbo", "2"], None);
+    assert_fails(&o, 2, "--turbo");
     assert!(!out.exists());
     assert_fails(&medseg(&["frobnicate"], None), 2, "frobnicate");
     assert_fails(&medseg(&["info"], None), 2, "FILE");

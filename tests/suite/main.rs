@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod brain_models;
 mod cli;
+mod cohorts;
 mod deepbet;
 mod fuzz_regressions;
 mod gpu_models;

@@ -10,6 +10,7 @@ use medseg::medsam::image::{Image, Window};
 use medseg::{read_nifti, Accelerator, ReadLimits, Segmenter};
 
 use crate::backend::{self, BackendArg};
+use crate::threads::ThreadsArg;
 
 /// Arguments of `medseg bench`.
 #[derive(clap::Args)]
@@ -25,6 +26,8 @@ pub struct Args {
     model: Option<String>,
     #[command(flatten)]
     backend: BackendArg,
+    #[command(flatten)]
+    threads: ThreadsArg,
     /// Scans (.nii, .nii.gz; .hdr/.img too with --medsam or --model)
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
@@ -34,6 +37,9 @@ pub struct Args {
 pub async fn run(args: &Args) -> Result<(), String> {
     let runs = args.runs as usize;
     let files: Vec<&String> = args.files.iter().collect();
+    if args.medsam || args.model.is_some() {
+        println!("threads: {}", args.threads.install()?);
+    }
     if args.medsam {
         return medsam_bench(&files, runs, args.backend).await;
     }

@@ -24,6 +24,8 @@ mod progress;
 mod scan;
 #[cfg(not(target_arch = "wasm32"))]
 mod segment;
+#[cfg(not(target_arch = "wasm32"))]
+mod threads;
 
 #[cfg(not(target_arch = "wasm32"))]
 use clap::{Parser, Subcommand};

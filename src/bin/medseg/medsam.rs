@@ -12,6 +12,7 @@ use medseg::{Label, LabelMap, LabelTable, Volume};
 use crate::backend::{self, BackendArg};
 use crate::models::read_declared;
 use crate::scan::open_scan;
+use crate::threads::ThreadsArg;
 
 /// Arguments of `medseg medsam`.
 #[derive(clap::Args)]
@@ -46,6 +47,8 @@ pub struct Args {
     output: String,
     #[command(flatten)]
     backend: BackendArg,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// The LiteMedSAM folder in the installation's models folder.
@@ -133,6 +136,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
         let channels = read_picture(&args.input)?;
         check_inside(args.prompt, channels[0].rows, channels[0].cols, "picture")?;
         let mut medsam = load()?;
+        args.threads.install()?;
         medsam.use_accelerator(backend::open(args.backend).await?);
         return segment_picture(&medsam, &channels, args.prompt, &args.output).await;
     }
@@ -151,6 +155,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
         (None, false) => default_window(&scan),
     };
     let mut medsam = load()?;
+    args.threads.install()?;
     let accelerator = backend::open(args.backend).await?;
     medsam.use_accelerator(accelerator.clone());
     let mut encoder = SliceEncoder::new(axis, window);
