@@ -217,8 +217,7 @@ impl MedSamManifest {
 impl Manifest {
     /// Parses a manifest; a missing or unknown field is an error naming it.
     pub fn from_json(text: &str) -> Result<Manifest, LoadError> {
-        let manifest: Manifest =
-            serde_json::from_str(text).map_err(|e| LoadError(format!("model manifest: {e}")))?;
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| LoadError(format!("model manifest: {e}")))?;
         manifest.check()?;
         Ok(manifest)
     }
@@ -249,7 +248,9 @@ impl Manifest {
 /// names only (no root, no `..`, no `.`, no drive, no backslash).
 fn plain_relative(path: &str) -> bool {
     use std::path::{Component, Path};
-    !path.is_empty() && !path.contains(['\\', ':']) && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+    !path.is_empty()
+        && !path.contains(['\\', ':'])
+        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Lower-case hex SHA-256 of `bytes`.

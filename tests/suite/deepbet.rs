@@ -7,9 +7,9 @@ use crate::common;
 use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
 use medseg::models::Model;
-use medseg::Segmenter;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
+use medseg::Segmenter;
 use pollster::block_on;
 
 fn deepbet() -> Model {

@@ -6,17 +6,17 @@
 
 use crate::common;
 
-use medseg::segment::scaling::Scaling;
 use medseg::medsam::image::{Image, Window};
 use medseg::medsam::MedSam;
 use medseg::metrics::dice;
 use medseg::models::catalog::Catalog;
-use medseg::models::manifest::{ModelFormat, Pipeline};
 use medseg::models::manifest::MedSamManifest;
+use medseg::models::manifest::{ModelFormat, Pipeline};
 use medseg::models::Model;
-use medseg::Segmenter;
+use medseg::segment::scaling::Scaling;
 use medseg::volume::{read_nifti, ReadLimits, Volume};
 use medseg::LabelMap;
+use medseg::Segmenter;
 use pollster::block_on;
 
 /// Least fraction of voxels on which GPU and CPU label maps agree.
