@@ -10,6 +10,7 @@
 #   scripts/setup.sh testdata  public test files from PyPI wheels (nibabel's NIfTI/MGZ, pydicom's DICOM,
 #                              nilearn's MNI152 T1/GM/WM) into tests/data/public/, each pinned by SHA-256
 #                              in tests/data/public.sha256, so a clone without ../shared tests on real files
+#   scripts/setup.sh trimesh   PyPI trimesh (+ numpy), pinned: the mesh tests read medseg's STL/OBJ/PLY/glb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ SAMPLE_MEMBER=nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.ni
 SAMPLE_SHA256=421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6
 SAMPLE_OUT=www/sample/mni152_t1.nii.gz
 NIBABEL_VERSION=5.4.2
+TRIMESH_VERSION=5.2.0
 PYDICOM_VERSION=3.0.2
 TESTDATA_DIR=tests/data/public
 # sha256sum's format, paths relative to $TESTDATA_DIR (see setup_testdata).
@@ -136,6 +138,13 @@ setup_fuzz() {
     if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
         say "installing cargo-fuzz $CARGO_FUZZ_VERSION (a minute, once)"
         cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --force
+    fi
+}
+
+setup_trimesh() {
+    if [ "$(python3 -c 'import trimesh; print(trimesh.__version__)' 2>/dev/null)" != "$TRIMESH_VERSION" ]; then
+        say "installing trimesh $TRIMESH_VERSION from PyPI (the mesh tests read medseg's files back with it)"
+        python3 -m pip install --quiet "trimesh==$TRIMESH_VERSION" numpy
     fi
 }
 
