@@ -58,7 +58,7 @@ impl Segmenter {
         let values = scan.volume_f32(0).map_err(|e| RunError::Shape(e.to_string()))?;
         let (values, grid) = if plan.canonical {
             let canonical = scan_grid.closest_canonical();
-            (resample_nearest(&values, &scan_grid, &canonical), canonical)
+            (resample_nearest(values, &scan_grid, &canonical), canonical)
         } else {
             (values, scan_grid.clone())
         };
@@ -79,7 +79,7 @@ impl Segmenter {
             postprocess::fill_holes(&mut labels, grid.shape, 1);
         }
         progress("resampling to the scan", 0.0);
-        let values = resample_nearest(&labels, &grid, &scan_grid);
+        let values = resample_nearest(labels, &grid, &scan_grid);
         progress("done", 1.0);
         Ok(LabelMap {
             shape: scan_grid.shape,

@@ -138,10 +138,11 @@ pub fn resample_linear(values: &[f32], from: &Grid, to: &Grid) -> Vec<f32> {
 }
 
 /// Resamples `values` (on `from`) onto `to` by nearest neighbour; outside is the default
-/// (0). Between grids that differ by a reordering of axes this moves voxels exactly.
-pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: &[T], from: &Grid, to: &Grid) -> Vec<T> {
+/// (0). Between grids that differ by a reordering of axes this moves voxels exactly; onto the
+/// same grid it hands `values` back without a copy.
+pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: Vec<T>, from: &Grid, to: &Grid) -> Vec<T> {
     if from.matches(to, 1e-6) {
-        return values.to_vec();
+        return values;
     }
     let Some(map) = to.index_map_to(from) else { return vec![T::default(); to.len()] };
     let [nx, ny, nz] = from.shape;
@@ -221,9 +222,9 @@ mod tests {
         let mut flipped = a.clone();
         flipped.affine[0] = [-1.0, 0.0, 0.0, 3.0];
         let labels: Vec<u16> = (0..24).collect();
-        let there = resample_nearest(&labels, &a, &flipped);
+        let there = resample_nearest(labels.clone(), &a, &flipped);
         assert_eq!(there[0], 3, "voxel 0 of the flipped grid is voxel 3 of the original");
-        assert_eq!(resample_nearest(&there, &flipped, &a), labels);
+        assert_eq!(resample_nearest(there, &flipped, &a), labels);
     }
 
     #[test]
@@ -233,8 +234,8 @@ mod tests {
         let ras = lia.closest_canonical();
         assert_eq!(orientation_letters(&ras.affine), "RAS");
         let values: Vec<f32> = (0..lia.len()).map(|v| v as f32).collect();
-        let there = resample_nearest(&values, &lia, &ras);
-        assert_eq!(resample_nearest(&there, &ras, &lia), values);
+        let there = resample_nearest(values.clone(), &lia, &ras);
+        assert_eq!(resample_nearest(there.clone(), &ras, &lia), values);
         // Voxel (0, 0, 0) of LIA is the left-most, superior-most, posterior-most corner: in RAS
         // that is (x = n − 1, y = 0, z = n − 1).
         assert_eq!(there[255 + 256 * 256 * 255], 0.0);
