@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { openSession, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, ROOT, SHARED } from './harness.mjs';
 
 const SOURCE = join(SHARED, 'data/brain/norm.nii.gz');
 const SCAN = join(mkdtempSync(join(tmpdir(), 'medseg-gpu-')), 'norm_block96x96x48.nii.gz');
@@ -67,8 +67,7 @@ function cropNifti(path, start, size) {
 }
 
 async function openAndPick(p) {
-  await p.setInputFiles('#open-scan', [SCAN]);
-  await p.waitForFunction(() => document.body.dataset.state === 'ready');
+  await openScanFiles(p, [SCAN]);
   await p.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
   await p.selectOption('#model-picker', MODEL);
 }

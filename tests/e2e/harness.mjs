@@ -103,3 +103,17 @@ export async function openSession(viewport = { width: 1500, height: 700 }, { web
     },
   };
 }
+
+/**
+ * Opens `files` through the page's "Open scan" input and waits until that open has finished: the page
+ * shows the scan (a new first-slice time) or says why not. Waiting for `state === 'ready'` alone passes
+ * at once when a scan is already open, and a model started then would run on the scan being replaced.
+ */
+export async function openScanFiles(page, files) {
+  const before = await page.evaluate(() => document.body.dataset.firstSliceAt ?? '');
+  await page.setInputFiles('#open-scan', files);
+  await page.waitForFunction(
+    (b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden,
+    before,
+  );
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import * as nifti from 'nifti-reader-js';
-import { openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-medsam-'));
 const SCAN = join(SHARED, 'data/ct/example_ct.nii.gz');
@@ -76,8 +76,7 @@ async function dragBox([x0, y0, x1, y1]) {
 test('a box on the liver gives the CLI mask, and a second box costs only the decoder', async (t) => {
   if (skipWithoutData(t)) return;
   const box = boundingBox(readNifti(SEG), LIVER, K);
-  await page.setInputFiles('#open-scan', [SCAN]);
-  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await openScanFiles(page, [SCAN]);
   assert.equal(await page.inputValue('#window-preset'), 'ct-soft', 'the soft-tissue window (−160…240) is the default for CT');
   await page.selectOption('#layout', 'axial');
   await page.evaluate(([j, i, k]) => window.medsegViewer.setVoxel([i, j, k]), [box[0], box[1], K]);

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from '
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openSession, MEDSEG_BIN, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, MEDSEG_BIN, ROOT, SHARED } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'tests/e2e/screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -40,8 +40,7 @@ function sharedPair(t) {
 
 /** Opens the scan, then the label map (no sidecar: the page names and colours the labels). */
 async function openPair(p = page) {
-  await p.setInputFiles('#open-scan', CT);
-  await p.waitForFunction(() => document.body.dataset.firstSliceMs);
+  await openScanFiles(p, [CT]);
   await p.setInputFiles('#open-overlay', SEG);
   await p.waitForSelector('#label-table tbody tr');
 }

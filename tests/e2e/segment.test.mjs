@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-seg-'));
 const SCAN = join(SHARED, 'data/nifti-cases/AIL.nii.gz');
@@ -32,8 +32,7 @@ function skipWithoutData(t) {
 }
 
 async function openAndPick(model = MODEL) {
-  await page.setInputFiles('#open-scan', [SCAN]);
-  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await openScanFiles(page, [SCAN]);
   await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), model);
   await page.selectOption('#model-picker', model);
 }
@@ -137,8 +136,7 @@ test('with one .hdr and two .img files dropped, the model runs on the image show
   writeFileSync(join(dir, 'ail.hdr'), hdr);
   writeFileSync(join(dir, 'ail.img'), img);
   writeFileSync(join(dir, 'decoy.img'), Buffer.alloc(img.length));
-  await page.setInputFiles('#open-scan', [join(dir, 'decoy.img'), join(dir, 'ail.hdr'), join(dir, 'ail.img')]);
-  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await openScanFiles(page, [join(dir, 'decoy.img'), join(dir, 'ail.hdr'), join(dir, 'ail.img')]);
   await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), MODEL);
   await page.selectOption('#model-picker', MODEL);
   await page.click('#run-model');

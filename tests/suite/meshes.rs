@@ -1,6 +1,7 @@
 //! `medseg mesh` as a user runs it, every file read back by trimesh (PyPI, `tests/check_mesh.py`):
 //! closed, wound outward, enclosing the label's voxel volume, inside the label's world extent, on
-//! anisotropic, oblique and left-handed grids; per-label nodes with names and colours in `.glb`.
+//! anisotropic, oblique and left-handed grids; per-label nodes with names and colours in `.glb` (all
+//! 61 labels of example_ct's TotalSegmentator map).
 
 use std::path::Path;
 use std::process::Command;
@@ -151,7 +152,8 @@ fn a_cube_on_a_left_handed_grid() {
 
 #[test]
 fn every_organ_of_example_seg_in_one_glb_with_names_colours_and_its_ml() {
-    let Some(path) = crate::common::shared_file("data/ct/example_seg.nii.gz") else { return };
+    // TotalSegmentator's 61-label map of example_ct.
+    let Some(path) = crate::common::shared_file("data/ct/example_seg_fast_force_split.nii.gz") else { return };
     let dir = TempDir::new("mesh-example-seg");
     // A sidecar naming two labels; the others get "label N".
     let labels = dir.0.join("seg.nii.gz");
@@ -174,6 +176,7 @@ fn every_organ_of_example_seg_in_one_glb_with_names_colours_and_its_ml() {
         })
         .collect();
     let nodes = trimesh(&out)["nodes"].as_array().unwrap().clone();
+    assert_eq!(table.len(), 61, "example_ct's label map has 61 labels");
     assert_eq!(nodes.len(), table.len(), "one node per label");
     for (value, ml) in &table {
         let name = match value.as_str() {
