@@ -59,7 +59,7 @@ pub fn hausdorff95(a: &[u16], b: &[u16], label: u16, grid: &Grid) -> Option<f64>
     if sa.is_empty() || sb.is_empty() {
         return None;
     }
-    let spacing: [f64; 3] = std::array::from_fn(|c| (0..3).map(|r| grid.affine[r][c].powi(2)).sum::<f64>().sqrt());
+    let spacing = grid.spacing_mm();
     let region = Region::around(sa.iter().chain(&sb));
     let mut distances = region.distances_from(&sa, &region.squared_distance_map(&sb, spacing));
     distances.extend(region.distances_from(&sb, &region.squared_distance_map(&sa, spacing)));

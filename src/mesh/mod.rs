@@ -37,8 +37,8 @@ pub fn label_surfaces(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<LabelSurface> {
     let extents = extract::label_extents(values, grid.shape);
-    let voxel_mm3 = grid_voxel_mm3(grid);
-    let voxel_size = (0..3).map(|c| (0..3).map(|r| grid.affine[r][c].powi(2)).sum::<f64>().sqrt()).fold(0.0, f64::max);
+    let voxel_mm3 = grid.voxel_volume_mm3();
+    let voxel_size = grid.spacing_mm().into_iter().fold(0.0, f64::max);
     let mut wanted: Vec<u16> =
         extents.keys().copied().filter(|v| options.labels.is_empty() || options.labels.contains(v)).collect();
     wanted.sort_unstable();
@@ -64,14 +64,6 @@ pub fn label_surfaces(
             }
         })
         .collect()
-}
-
-/// The volume of one voxel of `grid` (mm³).
-fn grid_voxel_mm3(grid: &Grid) -> f64 {
-    let a = &grid.affine;
-    (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
-        + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
-        .abs()
 }
 
 /// A distinct colour for a label the table does not name (golden-angle hues).

@@ -143,13 +143,13 @@ impl Geometry {
     /// Length of each voxel axis in millimetres (column norms of the affine, unit-converted).
     pub fn spacing_mm(&self) -> [f64; 3] {
         let k = self.unit.mm_per_unit();
-        std::array::from_fn(|c| (0..3).map(|r| self.affine[r][c].powi(2)).sum::<f64>().sqrt() * k)
+        axis_lengths(&self.affine).map(|length| length * k)
     }
 
     /// Volume of one voxel in mm³ (|det| of the affine's 3×3 part, unit-converted).
     pub fn voxel_volume_mm3(&self) -> f64 {
         let k = self.unit.mm_per_unit();
-        rotation_zoom_shear(&self.affine).determinant().abs() * k * k * k
+        voxel_volume(&self.affine) * k * k * k
     }
 
     /// The affine with every length converted to millimetres.
@@ -184,6 +184,16 @@ impl Geometry {
 
 /// Shear (max |cos| between axes) above which the geometry is reported as sheared.
 pub const SHEAR_TOLERANCE: f64 = 1e-4;
+
+/// The length of each voxel axis in the affine's units (its columns' norms).
+pub fn axis_lengths(affine: &Affine) -> [f64; 3] {
+    std::array::from_fn(|c| (0..3).map(|r| affine[r][c].powi(2)).sum::<f64>().sqrt())
+}
+
+/// The volume of one voxel in the affine's units (|det| of its 3×3 part).
+pub fn voxel_volume(affine: &Affine) -> f64 {
+    rotation_zoom_shear(affine).determinant().abs()
+}
 
 fn rotation_zoom_shear(affine: &Affine) -> Matrix3<f64> {
     Matrix3::from_fn(|r, c| affine[r][c])

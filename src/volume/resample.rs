@@ -5,7 +5,7 @@
 use nalgebra::{Matrix4, Vector4};
 use rayon::prelude::*;
 
-use super::geometry::{orientation_letters, Affine};
+use super::geometry::{axis_lengths, orientation_letters, voxel_volume, Affine};
 use super::scan::Volume;
 
 /// A 3D grid: size (x fastest) and voxel→world affine in millimetres.
@@ -21,6 +21,16 @@ impl Grid {
     /// The grid of volume `scan` (its first three dims, affine in mm).
     pub fn of(scan: &Volume) -> Grid {
         Grid { shape: scan.shape3(), affine: scan.geometry.affine_mm() }
+    }
+
+    /// Length of each voxel axis (mm).
+    pub fn spacing_mm(&self) -> [f64; 3] {
+        axis_lengths(&self.affine)
+    }
+
+    /// Volume of one voxel (mm³).
+    pub fn voxel_volume_mm3(&self) -> f64 {
+        voxel_volume(&self.affine)
     }
 
     /// Voxels in the grid.
