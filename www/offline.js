@@ -48,10 +48,13 @@ export async function setupOffline(status, updateButton, isIdle) {
     const worker = registration.active;
     if (!worker) return;
     const { complete, bytes, version } = await ask(worker, { type: 'status' });
+    if (complete) {
+      // The live copy's version, kept even when an update is already on offer (the two replies race).
+      document.body.dataset.offlineBytes = bytes;
+      document.body.dataset.offlineVersion = version;
+    }
     if (document.body.dataset.offline === 'update') return;
     if (!complete) return show('preparing', 'Preparing the offline copy…');
-    document.body.dataset.offlineBytes = bytes;
-    document.body.dataset.offlineVersion = version;
     show('ready', `✓ Available offline · ${(bytes / 1e6).toFixed(1)} MB cached${navigator.onLine ? '' : ' · you are offline'}`);
   }
 
