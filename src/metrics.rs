@@ -19,6 +19,41 @@ pub fn dice<T: Copy + PartialEq>(a: &[T], b: &[T], label: T) -> f64 {
     }
 }
 
+/// How one label agrees between two label maps on the same grid (what `medseg eval` prints for it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelAgreement {
+    /// The label value.
+    pub label: u16,
+    /// Dice of the label's voxels in the two maps.
+    pub dice: f64,
+    /// 95th-percentile Hausdorff distance (mm); `None` when either map lacks the label.
+    pub hd95_mm: Option<f64>,
+    /// Voxels of the label in the first map (`a`: the prediction, or the user's edit).
+    pub voxels_a: u64,
+    /// Voxels of the label in the second map (`b`: the ground truth, or the reference).
+    pub voxels_b: u64,
+}
+
+/// Every label present in either map (0 excluded), in value order, with its Dice, HD95 and voxel
+/// counts: the one comparison behind `medseg eval` and the page's "Compare with a reference".
+pub fn agreement(a: &[u16], b: &[u16], grid: &Grid) -> Vec<LabelAgreement> {
+    let counts = |values: &[u16]| crate::labels::count_labels(values).into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let (in_a, in_b) = (counts(a), counts(b));
+    let mut labels: Vec<u16> = in_a.keys().chain(in_b.keys()).copied().collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels
+        .into_iter()
+        .map(|label| LabelAgreement {
+            label,
+            dice: dice(a, b, label),
+            hd95_mm: hausdorff95(a, b, label, grid),
+            voxels_a: in_a.get(&label).copied().unwrap_or(0),
+            voxels_b: in_b.get(&label).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
 /// Surface voxels of a mask (inside voxels with a 6-neighbour outside or on the grid's edge).
 fn surface(mask: &[bool], shape: [usize; 3]) -> Vec<[usize; 3]> {
     let [nx, ny, nz] = shape;

@@ -10,6 +10,9 @@ import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
 import { setupMeshPanel } from './mesh.js';
 import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
+import { EditTools } from './lib/edittools.js';
+import { worldOf as worldThrough } from './lib/measure.js';
+import { ComparePanel, agreementLut } from './lib/compare.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,10 +47,7 @@ const viewer = new Viewer($('viewer'), {
 });
 
 /** World (mm) coordinates of voxel (i, j, k) through the scan's affine. */
-function worldOf(ijk) {
-  const a = state.info.affine_mm;
-  return [0, 1, 2].map((r) => a[r][0] * ijk[0] + a[r][1] * ijk[1] + a[r][2] * ijk[2] + a[r][3]);
-}
+const worldOf = (ijk) => worldThrough(state.info.affine_mm, ijk);
 
 function formatValue(v) {
   if (v === undefined || v === null) return '—';
@@ -112,6 +112,7 @@ async function openScan(fileList, startedAt = performance.now()) {
 function showScan(name, { info, data, auto }) {
   Object.assign(state, { info, name, auto, overlay: null });
   boxTool.reset();
+  comparePanel.reset();
   document.body.dataset.state = 'ready';
   $('scan-name').textContent = name;
   $('scan-dims').textContent = info.dims.join(' × ');
@@ -185,7 +186,9 @@ function showOverlay() {
   meshPanel.sync();
   if (!has) {
     body.replaceChildren();
-    viewer.setOverlay(null);
+    editTools.sync();
+    if (comparePanel.mode === 'agreement') comparePanel.refresh();
+    else viewer.setOverlay(null);
     return;
   }
   const mm3 = state.info.voxel_volume_mm3;
@@ -215,7 +218,18 @@ function showOverlay() {
     return tr;
   });
   body.replaceChildren(...rows);
-  viewer.setOverlay({ values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+  editTools.sync();
+  if (comparePanel.mode === 'agreement') comparePanel.refresh();
+  else viewer.setOverlay({ values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+}
+
+/** An empty overlay on the scan's grid, for editing from scratch. */
+function ensureOverlay() {
+  if (!state.overlay) {
+    const voxels = state.info.dims.slice(0, 3).reduce((a, b) => a * b, 1);
+    setOverlay({ values: new Uint16Array(voxels), counts: [], table: [] });
+  }
+  return state.overlay;
 }
 
 async function openOverlay(fileList) {
@@ -355,7 +369,22 @@ $('convention').addEventListener('change', (e) => {
 $('window-preset').addEventListener('change', applyPreset);
 $('opacity').addEventListener('input', (e) => {
   state.overlay.opacity = Number(e.target.value);
-  viewer.setOverlay({ values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+  showOverlay();
+});
+$('open-reference').addEventListener('change', async (e) => {
+  const files = [...e.target.files];
+  e.target.value = '';
+  if (!files.length) return;
+  setBusy(true);
+  try {
+    const read = await readInput(files);
+    await comparePanel.load(read, files.map((f) => f.name).join(' + '));
+    clearMessage();
+  } catch (err) {
+    showError(`Could not open the reference ${files.map((f) => f.name).join(' + ')}: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
 });
 $('volume-index').addEventListener('change', async (e) => {
   const index = Math.max(0, Math.min(state.info.volume_count - 1, Math.round(Number(e.target.value) || 0)));
@@ -435,7 +464,39 @@ const meshPanel = setupMeshPanel({
   baseName,
   onError: showError,
 });
+const editTools = new EditTools($('edit-panel'), viewer, {
+  scan: () => (state.info ? { info: state.info } : null),
+  overlay: () => state.overlay,
+  ensureOverlay,
+  changed(edit) {
+    state.overlay.unsaved = true;
+    document.body.dataset.edits = String(Number(document.body.dataset.edits ?? 0) + 1);
+    showOverlay();
+  },
+  labelsChanged: showOverlay,
+});
+editTools.onSelect = (tool) => {
+  // The Box (MedSAM) tool and the editing tools share left-drag: choosing one turns the other off.
+  if (tool !== 'none' && $('box-tool').checked) $('box-tool').click();
+};
+$('box-tool').addEventListener('change', (e) => {
+  if (e.target.checked && editTools.tool !== 'none') editTools.select('none');
+});
+document.addEventListener('keydown', (e) => editTools.onKey(e));
+const comparePanel = new ComparePanel($('compare-panel'), {
+  call,
+  mine: () => state.overlay?.values ?? null,
+  names: () => new Map([...(state.overlay?.table.values() ?? [])].map((l) => [l.value, l.name])),
+  voxels: () => state.info.dims.slice(0, 3).reduce((a, b) => a * b, 1),
+  showAgreement(values) {
+    if (values) viewer.setOverlay({ values, lut: agreementLut(), opacity: state.overlay?.opacity ?? Number($('opacity').value) });
+    else viewer.setOverlay(state.overlay && { values: state.overlay.values, lut: overlayLut(), opacity: state.overlay.opacity });
+  },
+  onError: showError,
+});
 window.medsegBoxTool = boxTool; // for tests and scripts
+window.medsegEdit = editTools;
+window.medsegCompare = comparePanel;
 window.medsegMesh = meshPanel;
 window.medsegViewer = viewer;
 if (new URLSearchParams(location.search).get('embed') === '1') document.body.dataset.embed = '1';

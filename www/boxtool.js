@@ -3,14 +3,12 @@
 // Each object gets its own label value, name and colour; Accept keeps it and starts the next,
 // Undo removes the last. "Propagate through the volume" walks the box outwards slice by slice.
 // The networks run on the backend chosen in the Segment panel (backend.js).
-import { defaultColour } from './lib/palette.js';
+import { defaultColour, hex, rgbOf } from './lib/palette.js';
 import { WorkerClient } from './lib/rpc.js';
 import { fetchModelFile } from './lib/catalog.js';
 import { backendLines, chosenBackend } from './backend.js';
 
 const $ = (id) => document.getElementById(id);
-const hex = (rgb) => '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
-const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));
 
 /**
  * `getScan()` → {source, info} of the open scan (source: one object per opened scan, with the

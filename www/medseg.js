@@ -6,9 +6,13 @@
 // Attributes: scan, overlay (a label map on the same grid), labels (its JSON sidecar), model (the
 // models offered, space-separated; none: view only), view (three | axial | coronal | sagittal),
 // slice (index along the view's axis, from inferior / posterior / left), window (auto | full |
-// ct-brain | ct-soft | ct-lung | ct-bone | W/L such as 80/40), crosshair ("i j k", or off).
-// API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes();
-// events: loaded, progress, segmented, error (details in event.detail).
+// ct-brain | ct-soft | ct-lung | ct-bone | W/L such as 80/40), crosshair ("i j k", or off),
+// editable (present: the brush, eraser, fill, undo, ruler and statistics tools beside the views),
+// reference (a label map to compare with, reference-labels its JSON: hidden until the user clicks
+// Compare or compare() runs).
+// API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes(),
+// compare(), tools (the EditTools); events: loaded, progress, segmented, edited, compared, error
+// (details in event.detail).
 // Each element has its own scan worker, which decodes the scan once; every model run gets a fresh
 // worker fed with that worker's stored voxels. The wasm is single-threaded, so no cross-origin
 // isolation is needed. Built from the same parts (lib/) as the page.
@@ -17,18 +21,15 @@ import { ScanWorker, runModel } from './lib/scan.js';
 import { loadCatalog, modelFiles } from './lib/catalog.js';
 import { readInput } from './lib/files.js';
 import { defaultPreset, labelTable, overlayLut, showEdgeLetters, windowFor } from './lib/display.js';
+import { EditTools } from './lib/edittools.js';
+import { el } from './lib/dom.js';
+import { ComparePanel, agreementLut } from './lib/compare.js';
 
 const VIEWS = ['axial', 'coronal', 'sagittal'];
 
-/** Builds an element: el('div', {className: 'x'}, child, 'text', …) — no HTML parsing anywhere. */
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
 
 export class MedsegViewer extends HTMLElement {
-  static observedAttributes = ['scan', 'view', 'slice', 'window', 'crosshair', 'model'];
+  static observedAttributes = ['scan', 'view', 'slice', 'window', 'crosshair', 'model', 'editable', 'reference'];
 
   constructor() {
     super();
@@ -48,13 +49,45 @@ export class MedsegViewer extends HTMLElement {
     };
     this.ui.views.dataset.layout = 'three';
     this.ui.bar = el('div', { className: 'bar' }, this.ui.picker, this.ui.run, this.ui.cancel, this.ui.progress);
+    this.ui.edit = el('div', { className: 'edit' });
+    this.ui.compare = el('div', { className: 'compare' });
+    this.ui.side = el('div', { className: 'side', hidden: true }, this.ui.edit, this.ui.compare);
     root.append(
       el('link', { rel: 'stylesheet', href: new URL('./medseg-viewer.css', import.meta.url).href }),
-      this.ui.views,
+      el('div', { className: 'main' }, this.ui.views, this.ui.side),
       el('div', { className: 'foot' }, this.ui.bar, this.ui.status, this.ui.legend),
     );
     this.viewer = new Viewer(this.ui.views, {});
     this.state = { info: null, source: null, auto: null, overlay: null, generation: 0 };
+    this.tools = new EditTools(this.ui.edit, this.viewer, {
+      scan: () => (this.state.info ? { info: this.state.info } : null),
+      overlay: () => this.state.overlay,
+      ensureOverlay: () => {
+        if (!this.state.overlay) this.setOverlay({ values: new Uint16Array(this.voxelCount()), counts: [], table: [] });
+        return this.state.overlay;
+      },
+      changed: (edit) => {
+        this.showOverlay();
+        this.dispatchEvent(new CustomEvent('edited', { detail: { kind: edit.kind ?? 'edit', voxels: edit.indices.length, volumes: this.getLabelVolumes() } }));
+      },
+      labelsChanged: () => this.showOverlay(),
+    });
+    this.comparePanel = new ComparePanel(this.ui.compare, {
+      call: (type, args, transfer) => this.worker.call(type, args, transfer),
+      mine: () => this.state.overlay?.values ?? null,
+      names: () => new Map([...(this.state.overlay?.table.values() ?? [])].map((l) => [l.value, l.name])),
+      voxels: () => this.voxelCount(),
+      showAgreement: (values) => {
+        if (values) this.viewer.setOverlay({ values, lut: agreementLut(), opacity: 0.45 });
+        else this.viewer.setOverlay(this.state.overlay && { values: this.state.overlay.values, lut: overlayLut(this.state.overlay.table), opacity: 0.45 });
+      },
+      compared: (result) => this.dispatchEvent(new CustomEvent('compared', { detail: result })),
+      onError: (message) => this.fail(`Compare: ${message}`),
+    });
+    this.ui.views.addEventListener('keydown', (e) => {
+      if (this.hasAttribute('editable')) this.tools.onKey(e);
+    });
+    this.showSide();
     this.running = null;
     this.ui.run.addEventListener('click', () => this.segment(this.ui.picker.value).catch(() => {}));
     this.ui.cancel.addEventListener('click', () => this.running?.cancel());
@@ -83,6 +116,8 @@ export class MedsegViewer extends HTMLElement {
     if (!this.isConnected || old === value) return;
     if (name === 'scan' && value) this.load(value).catch(() => {});
     if (name === 'model') this.offerModels();
+    if (name === 'editable' || name === 'reference') this.showSide();
+    if (name === 'reference' && value && this.state.info) this.loadReference(value, this.getAttribute('reference-labels')).catch(() => {});
     if (this.state.info && ['view', 'slice', 'window', 'crosshair'].includes(name)) this.applyDisplay();
   }
 
@@ -120,6 +155,8 @@ export class MedsegViewer extends HTMLElement {
       const reply = await this.worker.open(read);
       if (generation !== this.state.generation) return reply.info; // a later load() won
       Object.assign(this.state, { info: reply.info, source: { scanId: reply.scanId }, auto: reply.auto, overlay: null, name: read.map((f) => f.name).join(' + ') });
+      this.comparePanel.reset();
+      this.tools.sync();
       const { info } = reply;
       this.viewer.setVolume({ dims: info.dims.slice(0, 3), data: reply.data, orientation: info.orientation, spacing: info.spacing_mm });
       this.applyDisplay();
@@ -131,6 +168,8 @@ export class MedsegViewer extends HTMLElement {
       this.setStatus(`${this.state.name} · ${info.dims.slice(0, 3).join('×')} · ${info.spacing_mm.map((s) => s.toFixed(2)).join('×')} mm`);
       const overlay = typeof input === 'string' && input === this.getAttribute('scan') ? this.getAttribute('overlay') : null;
       if (overlay) await this.loadOverlay(overlay, this.getAttribute('labels'));
+      const reference = typeof input === 'string' && input === this.getAttribute('scan') ? this.getAttribute('reference') : null;
+      if (reference) await this.loadReference(reference, this.getAttribute('reference-labels'));
       this.dataset.state = 'ready';
       this.dispatchEvent(new CustomEvent('loaded', { detail: { info, name: this.state.name, firstSliceMs: this.firstSliceMs } }));
       return info;
@@ -146,6 +185,28 @@ export class MedsegViewer extends HTMLElement {
     const files = await readInput(labels ? [input, labels] : input);
     const reply = await this.worker.call('overlay', { files }, files.map((f) => f.bytes));
     this.setOverlay(reply);
+  }
+
+  /** Reads a reference label map (URL or File, with an optional JSON table); hidden until compared. */
+  async loadReference(input, labels) {
+    try {
+      const files = await readInput(labels ? [input, labels] : input);
+      await this.comparePanel.load(files, describe(input));
+    } catch (e) {
+      throw this.fail(`Could not open the reference ${describe(input)}: ${e.message}`);
+    }
+  }
+
+  /**
+   * Compares the labels shown (edited, segmented or loaded) with the reference: shows the table and
+   * resolves with {rows: [{label, name, dice, hd95_mm, ml_mine, ml_reference, ml_difference}], meanDice}.
+   */
+  async compare() {
+    try {
+      return await this.comparePanel.compare();
+    } catch (e) {
+      throw this.fail(`Compare: ${e.message}`);
+    }
   }
 
   /** Runs a catalog model on the open scan; resolves with its label volumes (as getLabelVolumes). */
@@ -238,8 +299,28 @@ export class MedsegViewer extends HTMLElement {
   setOverlay({ values, counts, table }) {
     const entries = labelTable({ counts, table }, { withUncounted: false });
     this.state.overlay = { values, counts: new Map(counts), table: entries };
-    this.viewer.setOverlay({ values, lut: overlayLut(entries), opacity: 0.45 });
+    this.showOverlay();
+  }
+
+  /** Draws the overlay (or the agreement view) and its legend after a change. */
+  showOverlay() {
+    this.tools.sync();
+    if (this.comparePanel.mode === 'agreement') this.comparePanel.refresh();
+    else this.viewer.setOverlay(this.state.overlay && { values: this.state.overlay.values, lut: overlayLut(this.state.overlay.table), opacity: 0.45 });
     this.showLegend();
+  }
+
+  /** The side panel shows with the `editable` or `reference` attribute. */
+  showSide() {
+    this.ui.side.hidden = !this.hasAttribute('editable') && !this.hasAttribute('reference');
+    this.ui.edit.hidden = !this.hasAttribute('editable');
+    this.ui.compare.hidden = !this.hasAttribute('reference');
+    if (!this.hasAttribute('editable') && this.tools.tool !== 'none') this.tools.select('none');
+    this.viewer.draw();
+  }
+
+  voxelCount() {
+    return this.state.info.dims.slice(0, 3).reduce((a, b) => a * b, 1);
   }
 
   showLegend() {

@@ -15,6 +15,7 @@ use crate::models::manifest::Manifest;
 use crate::models::Model;
 use crate::segment::Segmenter as SegmentRunner;
 use crate::volume::intensity::voxel_quantiles;
+use crate::volume::resample::Grid;
 use crate::volume::{
     read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadError, ReadLimits, Volume, VoxelData,
 };
@@ -132,6 +133,57 @@ impl Scan {
     #[wasm_bindgen(js_name = labelValues)]
     pub fn label_values(&self, index: usize) -> Result<Vec<u16>, JsError> {
         Ok(LabelMap::from_volume(&self.volume, index)?.values)
+    }
+
+    /// Refuses a label map that is not on this scan's grid (same size, affines within 0.001 mm),
+    /// as `medseg eval` does: a reference on another grid cannot be compared voxel by voxel.
+    #[wasm_bindgen(js_name = checkSameGrid)]
+    pub fn check_same_grid(&self, other: &Scan) -> Result<(), JsError> {
+        let (mine, theirs) = (Grid::of(&self.volume), Grid::of(&other.volume));
+        let [a, b, c] = mine.shape;
+        let [x, y, z] = theirs.shape;
+        if mine.shape != theirs.shape {
+            return Err(JsError::new(&format!("its grid {x}×{y}×{z} does not match the scan's {a}×{b}×{c}")));
+        }
+        if !mine.matches(&theirs, 1e-3) {
+            return Err(JsError::new(
+                "it has the scan's size but its voxel-to-world affine differs from the scan's by more than 0.001 mm (resample it onto the scan first)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Dice, HD95 (mm) and volumes (mL) per label of `mine` against `reference`, both on this
+    /// scan's grid: the same comparison as `medseg eval`. JSON `{"labels": [{label, dice,
+    /// hd95_mm, voxels_mine, voxels_reference, ml_mine, ml_reference}], "mean_dice"}`.
+    #[wasm_bindgen(js_name = compareLabels)]
+    pub fn compare_labels(&self, mine: &[u16], reference: &[u16]) -> Result<String, JsError> {
+        let grid = Grid::of(&self.volume);
+        let voxels: usize = grid.shape.iter().product();
+        if mine.len() != voxels || reference.len() != voxels {
+            return Err(JsError::new(&format!(
+                "the label maps have {} and {} values but the scan's grid has {voxels}",
+                mine.len(),
+                reference.len()
+            )));
+        }
+        let rows = crate::metrics::agreement(mine, reference, &grid);
+        let mean_dice = (!rows.is_empty()).then(|| rows.iter().map(|r| r.dice).sum::<f64>() / rows.len() as f64);
+        let labels: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "label": r.label,
+                    "dice": r.dice,
+                    "hd95_mm": r.hd95_mm,
+                    "voxels_mine": r.voxels_a,
+                    "voxels_reference": r.voxels_b,
+                    "ml_mine": self.volume.volume_ml(r.voxels_a),
+                    "ml_reference": self.volume.volume_ml(r.voxels_b),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "labels": labels, "mean_dice": mean_dice }).to_string())
     }
 
     /// Encodes labels (x fastest, on this scan's grid) as `.nii.gz` with this scan's geometry.

@@ -3,7 +3,9 @@ import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import * as nifti from 'nifti-reader-js';
 import { writePrecacheManifest } from '../../scripts/precache.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -116,4 +118,22 @@ export async function openScanFiles(page, files) {
     (b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden,
     before,
   );
+}
+
+/**
+ * {dims, values, header} of a NIfTI file read in Node (nifti-reader-js), values x fastest in the
+ * file's type, or as float64 when it asks for scaling: how the tests read back what the page saves.
+ */
+export function readNifti(path) {
+  const bytes = readFileSync(path);
+  let data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+  if (nifti.isCompressed(data)) data = nifti.decompress(data);
+  const header = nifti.readHeader(data);
+  const types = { 2: Uint8Array, 4: Int16Array, 8: Int32Array, 16: Float32Array, 64: Float64Array, 256: Int8Array, 512: Uint16Array, 768: Uint32Array };
+  const Type = types[header.datatypeCode];
+  if (!Type) throw new Error(`${path}: datatype ${header.datatypeCode} is not read by the tests`);
+  const stored = new Type(nifti.readImage(header, data));
+  const slope = header.scl_slope || 1;
+  const values = slope === 1 && !header.scl_inter ? stored : Float64Array.from(stored, (v) => v * slope + header.scl_inter);
+  return { dims: header.dims.slice(1, 4), values, header };
 }

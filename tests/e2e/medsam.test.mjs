@@ -6,8 +6,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import * as nifti from 'nifti-reader-js';
-import { openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED, readNifti } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-medsam-'));
 const SCAN = join(SHARED, 'data/ct/example_ct.nii.gz');
@@ -31,19 +30,6 @@ function skipWithoutData(t) {
   if (!ready && process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${SCAN}, ${SEG} or models/litemedsam is missing`);
   if (!ready) t.skip('needs ../shared/data/ct and models/litemedsam');
   return !ready;
-}
-
-/** {dims, values} of a NIfTI file (values as numbers, x fastest). */
-function readNifti(path) {
-  const bytes = readFileSync(path);
-  let data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-  if (nifti.isCompressed(data)) data = nifti.decompress(data);
-  const header = nifti.readHeader(data);
-  const image = nifti.readImage(header, data);
-  const types = { 2: Uint8Array, 4: Int16Array, 8: Int32Array, 16: Float32Array, 64: Float64Array, 256: Int8Array, 512: Uint16Array, 768: Uint32Array };
-  const Type = types[header.datatypeCode];
-  assert.ok(Type, `datatype ${header.datatypeCode}`);
-  return { dims: header.dims.slice(1, 4), values: new Type(image) };
 }
 
 /** The box [x0 = first column j, y0 = first row i, x1, y1] of `label` on axial slice k. */

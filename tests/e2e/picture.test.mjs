@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { deflateSync, inflateSync } from 'node:zlib';
-import * as nifti from 'nifti-reader-js';
-import { openSession, MEDSEG_BIN as BIN, ROOT } from './harness.mjs';
+import { openSession, MEDSEG_BIN as BIN, ROOT, readNifti } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-picture-'));
 const W = 160;
@@ -104,18 +103,6 @@ function readPng(bytes) {
   const grey = new Uint8Array(width * height);
   for (let p = 0; p < grey.length; p++) grey[p] = pixels[p * channels];
   return { width, height, grey };
-}
-
-/** {dims, values} of a NIfTI label file (x fastest). */
-function readNifti(path) {
-  const bytes = readFileSync(path);
-  let data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-  if (nifti.isCompressed(data)) data = nifti.decompress(data);
-  const header = nifti.readHeader(data);
-  const types = { 2: Uint8Array, 4: Int16Array, 512: Uint16Array };
-  const Type = types[header.datatypeCode];
-  assert.ok(Type, `datatype ${header.datatypeCode}`);
-  return { dims: header.dims.slice(1, 4), values: new Type(nifti.readImage(header, data)), header };
 }
 
 /** The test picture: a bright disc on a textured (deterministic noise + gradient) background. */

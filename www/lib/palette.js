@@ -23,3 +23,9 @@ function hslToRgb(h, s, l) {
   };
   return [f(0), f(8), f(4)];
 }
+
+/** "#rrggbb" of [r, g, b] (what <input type="color"> holds). */
+export const hex = (rgb) => '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
+
+/** [r, g, b] of "#rrggbb". */
+export const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));

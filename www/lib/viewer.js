@@ -59,6 +59,9 @@ export class Viewer {
     this.hideCrosshair = false; // the embeddable element's crosshair="off"
     this.boxTool = false; // left-drag draws a box (MedSAM) instead of moving the crosshair
     this.box = null; // {view, c0, c1}: the box on screen, canonical corners
+    this.tool = null; // an editing or measuring tool that left-drag drives (setTool)
+    this.marks = []; // lines and boxes drawn over the slices (setMarks)
+    this.brush = null; // {ijk, radiusMm}: the brush outline under the pointer
     new ResizeObserver(() => this.draw()).observe(root);
     root.addEventListener('keydown', (e) => this.onKey(e));
   }
@@ -68,6 +71,8 @@ export class Viewer {
     const grid = worldGrid(dims, orientation, spacing);
     this.volume = { dims, data, grid };
     this.overlay = null;
+    this.marks = [];
+    this.brush = null;
     this.cursor = grid.size.map((n) => Math.floor(n / 2));
     for (const view of Object.values(this.views)) {
       view.zoom = 1;
@@ -145,6 +150,31 @@ export class Viewer {
     this.draw();
   }
 
+  /**
+   * Gives left-drag to `tool` (null: the crosshair again): `tool.down(ijk, viewName)`,
+   * `tool.move(ijk, viewName)` and `tool.up()` get the voxel under the pointer (clamped to the slice).
+   */
+  setTool(tool) {
+    this.tool = tool;
+    this.brush = null;
+    this.draw();
+  }
+
+  /**
+   * Lines and boxes drawn over the slices: [{kind: 'line' | 'box', view, a: ijk, b: ijk, text}],
+   * each shown on its view while that view shows the slice of `a`.
+   */
+  setMarks(marks) {
+    this.marks = marks;
+    this.draw();
+  }
+
+  /** The brush outline (a circle of `radiusMm` around voxel `ijk`) or null. */
+  setBrush(brush) {
+    this.brush = brush;
+    this.draw();
+  }
+
   /** Canonical coordinate under a canvas pixel, clamped to the slice (for box corners). */
   pickClamped(view, px, py) {
     const { grid } = this.volume;
@@ -162,15 +192,25 @@ export class Viewer {
   /** Client (page) coordinates of the centre of voxel (i, j, k) in a view (for tests and tools). */
   screenOf(viewName, ijk) {
     const view = this.views[viewName];
-    const { grid } = this.volume;
-    const c = [0, 1, 2].map((w) => (grid.flip[w] ? grid.size[w] - 1 - ijk[grid.perm[w]] : ijk[grid.perm[w]]));
-    const { across, down } = view.spec;
-    const { sx, sy, ox, oy } = this.placement(view);
+    const [x, y] = this.canvasOf(view, ijk);
     const rect = view.canvas.getBoundingClientRect();
     const ratio = view.canvas.width / rect.width;
-    const x = ox + (this.acrossIndex(view, c[across]) + 0.5) * sx;
-    const y = oy + (grid.size[down] - 1 - c[down] + 0.5) * sy;
     return [rect.left + x / ratio, rect.top + y / ratio];
+  }
+
+  /** Canvas pixel of the centre of voxel (i, j, k) in a view. */
+  canvasOf(view, ijk) {
+    const c = this.canonicalOf(ijk);
+    const { grid } = this.volume;
+    const { across, down } = view.spec;
+    const { sx, sy, ox, oy } = this.placement(view);
+    return [ox + (this.acrossIndex(view, c[across]) + 0.5) * sx, oy + (grid.size[down] - 1 - c[down] + 0.5) * sy];
+  }
+
+  /** Canonical world-grid coordinate of voxel (i, j, k) (the inverse of voxelOf). */
+  canonicalOf(ijk) {
+    const { grid } = this.volume;
+    return [0, 1, 2].map((w) => (grid.flip[w] ? grid.size[w] - 1 - ijk[grid.perm[w]] : ijk[grid.perm[w]]));
   }
 
   /** The voxel axis (0: i, 1: j, 2: k) along which a view's slices step. */
@@ -275,6 +315,7 @@ export class Viewer {
       ctx.lineWidth = Math.max(1, ratio) * 1.5;
       ctx.strokeRect(ox + Math.min(...xs) * sx, oy + Math.min(...ys) * sy, (Math.abs(xs[0] - xs[1]) + 1) * sx, (Math.abs(ys[0] - ys[1]) + 1) * sy);
     }
+    this.drawMarks(view, ctx, ratio);
     if (this.hideCrosshair) return;
     // Crosshair through the centre of the current voxel.
     const { grid } = this.volume;
@@ -289,6 +330,39 @@ export class Viewer {
     ctx.moveTo(0, y);
     ctx.lineTo(width, y);
     ctx.stroke();
+  }
+
+  /** The marks and the brush outline on the slice a view shows. */
+  drawMarks(view, ctx, ratio) {
+    const { fixed } = view.spec;
+    const onSlice = (ijk) => this.canonicalOf(ijk)[fixed] === this.cursor[fixed];
+    ctx.lineWidth = Math.max(1, ratio) * 1.5;
+    ctx.font = `${Math.round(12 * ratio)}px sans-serif`;
+    for (const mark of this.marks) {
+      if (mark.view !== view.name || !onSlice(mark.a)) continue;
+      const [ax, ay] = this.canvasOf(view, mark.a);
+      const [bx, by] = this.canvasOf(view, mark.b);
+      ctx.strokeStyle = ctx.fillStyle = 'rgba(255, 170, 0, 0.95)';
+      if (mark.kind === 'box') {
+        const { sx, sy } = this.placement(view);
+        ctx.strokeRect(Math.min(ax, bx) - sx / 2, Math.min(ay, by) - sy / 2, Math.abs(bx - ax) + sx, Math.abs(by - ay) + sy);
+      } else {
+        ctx.beginPath();
+        ctx.moveTo(ax, ay);
+        ctx.lineTo(bx, by);
+        ctx.stroke();
+      }
+      if (mark.text) ctx.fillText(mark.text, Math.max(ax, bx) + 6 * ratio, Math.min(ay, by) - 4 * ratio);
+    }
+    if (this.brush && onSlice(this.brush.ijk)) {
+      const [x, y] = this.canvasOf(view, this.brush.ijk);
+      const { sx } = this.placement(view);
+      const pxPerMm = sx / this.volume.grid.spacing[view.spec.across];
+      ctx.strokeStyle = 'rgba(255, 255, 255, 0.8)';
+      ctx.beginPath();
+      ctx.arc(x, y, Math.max(this.brush.radiusMm * pxPerMm, sx / 2), 0, 2 * Math.PI);
+      ctx.stroke();
+    }
   }
 
   /** The current slice of a view as a canvas (one pixel per voxel). */
@@ -356,10 +430,11 @@ export class Viewer {
       this.active = view.name;
       this.root.focus({ preventScroll: true });
       canvas.setPointerCapture(e.pointerId);
-      const left = this.boxTool ? 'box' : 'cross';
+      const left = this.boxTool ? 'box' : this.tool ? 'tool' : 'cross';
       const mode = e.button === 2 ? 'window' : e.button === 1 || e.shiftKey ? 'pan' : left;
       drag = { mode, start: [e.clientX, e.clientY], pan: [...view.pan], window: [...this.window] };
       if (mode === 'cross') this.crossAt(view, point(e));
+      else if (mode === 'tool') this.tool.down(this.voxelOf(this.pickClamped(view, ...point(e))), view.name);
       else if (mode === 'box') {
         const c = this.pickClamped(view, ...point(e));
         this.box = { view: view.name, c0: c, c1: c };
@@ -371,10 +446,12 @@ export class Viewer {
       if (!this.volume) return;
       const c = this.pick(view, ...point(e));
       this.callbacks.onHover?.(c && this.voxelOf(c), c && this.valueAt(c), c ? this.labelAt(c) : 0);
+      if (this.tool?.hover) this.tool.hover(c && this.voxelOf(c), view.name);
       if (!drag) return;
       const dx = e.clientX - drag.start[0];
       const dy = e.clientY - drag.start[1];
       if (drag.mode === 'cross') this.crossAt(view, point(e));
+      if (drag.mode === 'tool') this.tool?.move(this.voxelOf(this.pickClamped(view, ...point(e))), view.name);
       if (drag.mode === 'box') {
         this.box.c1 = this.pickClamped(view, ...point(e));
         this.draw();
@@ -395,11 +472,15 @@ export class Viewer {
     });
     const end = () => {
       if (drag?.mode === 'box' && this.box) this.callbacks.onBox?.(view.name, this.box.c0, this.box.c1);
+      if (drag?.mode === 'tool') this.tool?.up();
       drag = null;
     };
     canvas.addEventListener('pointerup', end);
     canvas.addEventListener('pointercancel', end);
-    canvas.addEventListener('pointerleave', () => this.callbacks.onHover?.(null));
+    canvas.addEventListener('pointerleave', () => {
+      this.callbacks.onHover?.(null);
+      this.tool?.hover?.(null, view.name);
+    });
     canvas.addEventListener(
       'wheel',
       (e) => {

@@ -41,23 +41,23 @@ const handlers = {
     const data = requireScan().volumeF32(index);
     return { reply: { index, data }, transfer: [data.buffer] };
   },
+  /** A label map on the scan's grid (dims checked) with its optional JSON table: the overlay. */
   async overlay({ files }) {
-    const shape = JSON.parse(requireScan().infoJson()).dims.slice(0, 3);
-    const json = files.find((f) => f.name.toLowerCase().endsWith('.json'));
-    const images = files.filter((f) => f !== json);
-    if (images.length === 0) throw new Error('no label map among the files: expected a .nii or .nii.gz (and optionally its .json)');
-    const labels = decode(images);
-    try {
+    return readLabelMap(files, (labels) => {
+      const shape = JSON.parse(requireScan().infoJson()).dims.slice(0, 3);
       const dims = JSON.parse(labels.infoJson()).dims;
       if (dims.slice(0, 3).join() !== shape.join()) {
         throw new Error(`the label map's grid ${dims.join('×')} does not match the scan's ${shape.join('×')}`);
       }
-      const values = labels.labelValues(0);
-      const table = json ? parseLabelJson(new TextDecoder().decode(json.bytes), json.name) : null;
-      return { reply: { values, counts: countsOf(values), table }, transfer: [values.buffer] };
-    } finally {
-      labels.free();
-    }
+    });
+  },
+  /** A reference label map to compare with: on the scan's grid, affine included (as `medseg eval`). */
+  async reference({ files }) {
+    return readLabelMap(files, (labels) => requireScan().checkSameGrid(labels));
+  },
+  /** Dice, HD95 and volumes per label of `mine` against `reference` (Scan.compareLabels). */
+  async compare({ mine, reference }) {
+    return { reply: JSON.parse(requireScan().compareLabels(mine, reference)) };
   },
   async counts({ values }) {
     return { reply: { counts: countsOf(values) } };
@@ -67,6 +67,22 @@ const handlers = {
     return { reply: { bytes }, transfer: [bytes.buffer] };
   },
 };
+
+/** Decodes a label map among `files` (and its .json table), checked by `check(labels)`. */
+function readLabelMap(files, check) {
+  const json = files.find((f) => f.name.toLowerCase().endsWith('.json'));
+  const images = files.filter((f) => f !== json);
+  if (images.length === 0) throw new Error('no label map among the files: expected a .nii or .nii.gz (and optionally its .json)');
+  const labels = decode(images);
+  try {
+    check(labels);
+    const values = labels.labelValues(0);
+    const table = json ? parseLabelJson(new TextDecoder().decode(json.bytes), json.name) : null;
+    return { reply: { values, counts: countsOf(values), table }, transfer: [values.buffer] };
+  } finally {
+    labels.free();
+  }
+}
 
 function requireScan() {
   if (!scan) throw new Error('open a scan first');

@@ -1,6 +1,6 @@
 //! `medseg eval PRED GT [--map FILE]`: Dice, HD95 (mm) and volumes (mL) per label.
 
-use medseg::metrics::{dice, hausdorff95};
+use medseg::metrics::agreement;
 use medseg::volume::resample::Grid;
 use medseg::{LabelMap, Volume};
 
@@ -46,24 +46,21 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
         gt_values.iter_mut().for_each(|v| *v = lut[usize::from(*v)]);
     }
-    let mut values: Vec<u16> = pred_values.iter().chain(&gt_values).copied().filter(|&v| v != 0).collect();
-    values.sort_unstable();
-    values.dedup();
+    let rows = agreement(&pred_values, &gt_values, &grid);
     println!("{:>6} {:>8} {:>10} {:>12} {:>12}", "label", "Dice", "HD95 mm", "pred mL", "truth mL");
-    let mut sum = 0.0;
-    for &label in &values {
-        let d = dice(&pred_values, &gt_values, label);
-        sum += d;
-        let hd = hausdorff95(&pred_values, &gt_values, label, &grid).map_or("—".to_string(), |h| format!("{h:.2}"));
-        let count = |v: &[u16]| v.iter().filter(|&&x| x == label).count() as u64;
+    for row in &rows {
+        let hd = row.hd95_mm.map_or("—".to_string(), |h| format!("{h:.2}"));
         println!(
-            "{label:>6} {d:>8.4} {hd:>10} {:>12.2} {:>12.2}",
-            pred.volume_ml(count(&pred_values)),
-            gt.volume_ml(count(&gt_values))
+            "{:>6} {:>8.4} {hd:>10} {:>12.2} {:>12.2}",
+            row.label,
+            row.dice,
+            pred.volume_ml(row.voxels_a),
+            gt.volume_ml(row.voxels_b)
         );
     }
-    if !values.is_empty() {
-        println!("mean Dice over {} labels: {:.4}", values.len(), sum / values.len() as f64);
+    if !rows.is_empty() {
+        let mean = rows.iter().map(|r| r.dice).sum::<f64>() / rows.len() as f64;
+        println!("mean Dice over {} labels: {mean:.4}", rows.len());
     }
     Ok(())
 }
