@@ -37,7 +37,8 @@ pub struct LabelAgreement {
 /// Every label present in either map (0 excluded), in value order, with its Dice, HD95 and voxel
 /// counts: the one comparison behind `medseg eval` and the page's "Compare with a reference".
 pub fn agreement(a: &[u16], b: &[u16], grid: &Grid) -> Vec<LabelAgreement> {
-    let counts = |values: &[u16]| crate::labels::count_labels(values).into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let counts =
+        |values: &[u16]| crate::labels::count_labels(values).into_iter().collect::<std::collections::BTreeMap<_, _>>();
     let (in_a, in_b) = (counts(a), counts(b));
     let mut labels: Vec<u16> = in_a.keys().chain(in_b.keys()).copied().collect();
     labels.sort_unstable();
@@ -288,5 +289,21 @@ mod tests {
         b[63] = 1;
         let expected = (3.0f64 * 9.0).sqrt() * 1e5;
         assert!((hausdorff95(&a, &b, 1, &grid).unwrap() - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn agreement_lists_every_label_of_either_map_with_its_counts() {
+        let grid = Grid {
+            shape: [4, 1, 1],
+            affine: [[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+        };
+        let (a, b) = ([1u16, 1, 0, 3], [1u16, 2, 2, 0]);
+        let rows = agreement(&a, &b, &grid);
+        assert_eq!(rows.iter().map(|r| r.label).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!((rows[0].voxels_a, rows[0].voxels_b), (2, 1));
+        assert!((rows[0].dice - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(rows[0].hd95_mm, Some(2.0), "voxel 1 of a lies 2 mm from b's label 1");
+        assert_eq!((rows[1].dice, rows[1].hd95_mm, rows[1].voxels_a, rows[1].voxels_b), (0.0, None, 0, 2));
+        assert_eq!((rows[2].dice, rows[2].voxels_a), (0.0, 1));
     }
 }
