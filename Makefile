@@ -32,7 +32,7 @@ web: setup-build
 ## (scripts/setup.sh testdata) stand in for ../shared where it is absent; the closing summary
 ## names each test that still skipped (scripts/test_summary.sh).
 test-native:
-	scripts/setup.sh gpu testdata trimesh
+	scripts/setup.sh gpu testdata trimesh readers
 	mkdir -p -m 700 $${XDG_RUNTIME_DIR:=/tmp/medseg-xdg-$$(id -u)} && \
 		XDG_RUNTIME_DIR=$$XDG_RUNTIME_DIR MEDSEG_REQUIRE_GPU=1 scripts/test_summary.sh cargo test --all-targets
 

@@ -11,6 +11,8 @@
 #                              nilearn's MNI152 T1/GM/WM) into tests/data/public/, each pinned by SHA-256
 #                              in tests/data/public.sha256, so a clone without ../shared tests on real files
 #   scripts/setup.sh trimesh   PyPI trimesh (+ numpy), pinned: the mesh tests read medseg's STL/OBJ/PLY/glb
+#   scripts/setup.sh readers   PyPI nibabel and pynrrd (+ numpy), pinned: the format tests make NIfTI-2,
+#                              MGH/MGZ and NRRD files with them and read medseg's files back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ SAMPLE_SHA256=421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6
 SAMPLE_OUT=www/sample/mni152_t1.nii.gz
 NIBABEL_VERSION=5.4.2
 TRIMESH_VERSION=5.2.0
+PYNRRD_VERSION=1.1.3
 PYDICOM_VERSION=3.0.2
 TESTDATA_DIR=tests/data/public
 # sha256sum's format, paths relative to $TESTDATA_DIR (see setup_testdata).
@@ -145,6 +148,13 @@ setup_trimesh() {
     if [ "$(python3 -c 'import trimesh; print(trimesh.__version__)' 2>/dev/null)" != "$TRIMESH_VERSION" ]; then
         say "installing trimesh $TRIMESH_VERSION from PyPI (the mesh tests read medseg's files back with it)"
         python3 -m pip install --quiet "trimesh==$TRIMESH_VERSION" numpy
+    fi
+}
+
+setup_readers() {
+    if [ "$(python3 -c 'import nibabel, nrrd; print(nibabel.__version__, nrrd.__version__)' 2>/dev/null)" != "$NIBABEL_VERSION $PYNRRD_VERSION" ]; then
+        say "installing nibabel $NIBABEL_VERSION and pynrrd $PYNRRD_VERSION from PyPI (the format tests compare with them)"
+        python3 -m pip install --quiet "nibabel==$NIBABEL_VERSION" "pynrrd==$PYNRRD_VERSION" numpy
     fi
 }
 

@@ -61,6 +61,9 @@ pub enum AffineSource {
     Qform(i16),
     /// Neither code set: diagonal from `pixdim`, centred on the volume (nibabel's base affine).
     Pixdim,
+    /// A format other than NIfTI, whose own fields give the affine (e.g. "MGH direction cosines
+    /// and c_ras", "NRRD space directions and origin").
+    Format(&'static str),
 }
 
 impl AffineSource {
@@ -70,6 +73,7 @@ impl AffineSource {
             AffineSource::Sform(code) => format!("sform (code {code})"),
             AffineSource::Qform(code) => format!("qform (code {code})"),
             AffineSource::Pixdim => "pixdim (no qform or sform)".to_string(),
+            AffineSource::Format(fields) => fields.to_string(),
         }
     }
 }
@@ -127,11 +131,30 @@ impl Geometry {
             AffineSource::Sform(_) => "srow_x/srow_y/srow_z",
             AffineSource::Qform(_) => "quatern_b/c/d, qoffset_x/y/z",
             AffineSource::Pixdim => "pixdim",
+            AffineSource::Format(fields) => fields,
         };
         if affine.iter().flatten().any(|v| !v.is_finite()) {
             return Err(ReadError::NonFinite { field: field.into() });
         }
         Ok(Geometry { header, affine, source, unit })
+    }
+
+    /// The geometry of a scan read from a format other than NIfTI, whose voxel→world `affine`
+    /// (RAS, millimetres) came from `source`. The header fields a NIfTI written from it carries are
+    /// the affine as an sform (code 1, scanner) and the axis lengths as pixdim, rounded to float32
+    /// as NIfTI-1 stores them; `affine` itself keeps full precision.
+    pub fn from_affine(affine: Affine, source: AffineSource) -> Geometry {
+        let lengths = axis_lengths(&affine);
+        let header = HeaderGeometry {
+            pixdim: [1.0, lengths[0] as f32, lengths[1] as f32, lengths[2] as f32, 0.0, 0.0, 0.0, 0.0],
+            qform_code: 0,
+            sform_code: 1,
+            quatern: [0.0; 3],
+            qoffset: [0.0; 3],
+            srow: std::array::from_fn(|r| affine[r].map(|v| v as f32)),
+            xyzt_units: 2,
+        };
+        Geometry { header, affine, source, unit: SpatialUnit::Millimeter }
     }
 
     /// Orientation letters of the voxel axes, e.g. "LIA" (nibabel's `aff2axcodes`);
