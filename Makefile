@@ -25,6 +25,8 @@ setup-build:
 web: setup-build
 	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM)
+	@# A wasm that imports C functions ("env": malloc…) cannot load in a browser: fail here, not there.
+	@if grep -q 'from "env"' www/pkg/medseg.js; then echo 'www/pkg: the wasm imports C functions from "env" (see src/web/libc.rs)'; exit 1; fi
 	node scripts/precache.mjs
 
 ## The GPU backend's tests need an adapter: lavapipe (software Vulkan) where there is no GPU.
@@ -32,7 +34,7 @@ web: setup-build
 ## (scripts/setup.sh testdata) stand in for ../shared where it is absent; the closing summary
 ## names each test that still skipped (scripts/test_summary.sh).
 test-native:
-	scripts/setup.sh gpu testdata trimesh readers
+	scripts/setup.sh gpu testdata trimesh readers dicom
 	mkdir -p -m 700 $${XDG_RUNTIME_DIR:=/tmp/medseg-xdg-$$(id -u)} && \
 		XDG_RUNTIME_DIR=$$XDG_RUNTIME_DIR MEDSEG_REQUIRE_GPU=1 scripts/test_summary.sh cargo test --all-targets
 

@@ -13,6 +13,8 @@
 #   scripts/setup.sh trimesh   PyPI trimesh (+ numpy), pinned: the mesh tests read medseg's STL/OBJ/PLY/glb
 #   scripts/setup.sh readers   PyPI nibabel and pynrrd (+ numpy), pinned: the format tests make NIfTI-2,
 #                              MGH/MGZ and NRRD files with them and read medseg's files back
+#   scripts/setup.sh dicom     PyPI pydicom (+ numpy), pinned, and Debian dcm2niix: the DICOM tests compare
+#                              medseg's series reader with pydicom's values and dcm2niix's NIfTI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -155,6 +157,18 @@ setup_readers() {
     if [ "$(python3 -c 'import nibabel, nrrd; print(nibabel.__version__, nrrd.__version__)' 2>/dev/null)" != "$NIBABEL_VERSION $PYNRRD_VERSION" ]; then
         say "installing nibabel $NIBABEL_VERSION and pynrrd $PYNRRD_VERSION from PyPI (the format tests compare with them)"
         python3 -m pip install --quiet "nibabel==$NIBABEL_VERSION" "pynrrd==$PYNRRD_VERSION" numpy
+    fi
+}
+
+setup_dicom() {
+    if [ "$(python3 -c 'import pydicom, numpy; print(pydicom.__version__)' 2>/dev/null)" != "$PYDICOM_VERSION" ]; then
+        say "installing pydicom $PYDICOM_VERSION from PyPI (the DICOM tests compare with its pixel values)"
+        python3 -m pip install --quiet "pydicom==$PYDICOM_VERSION" numpy
+    fi
+    if ! command -v dcm2niix >/dev/null; then
+        say "installing Debian's dcm2niix (the DICOM tests compare with its NIfTI)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcm2niix >/dev/null
     fi
 }
 

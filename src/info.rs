@@ -10,6 +10,8 @@ use crate::volume::{geometry::SHEAR_TOLERANCE, Affine, Volume};
 /// Everything a user needs to know about a scan's header, in display-ready form.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScanInfo {
+    /// The file format ("NIfTI-1", "NIfTI-2", "MGH/MGZ", "NRRD", "DICOM").
+    pub format: String,
     /// All dims (x, y, z, then volumes…).
     pub dims: Vec<usize>,
     /// Stored datatype ("int16", "rgb24", …).
@@ -47,6 +49,7 @@ impl ScanInfo {
     pub fn of(volume: &Volume) -> ScanInfo {
         let g = &volume.geometry;
         ScanInfo {
+            format: volume.format.name().to_string(),
             dims: volume.dims.clone(),
             datatype: volume.datatype.name().to_string(),
             spacing_mm: g.spacing_mm(),
@@ -74,6 +77,7 @@ impl ScanInfo {
 impl fmt::Display for ScanInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dims: Vec<String> = self.dims.iter().map(usize::to_string).collect();
+        writeln!(f, "  format       {}", self.format)?;
         writeln!(f, "  dims         {}", dims.join(" × "))?;
         writeln!(f, "  datatype     {}", self.datatype)?;
         let [sx, sy, sz] = self.spacing_mm;

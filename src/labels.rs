@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::volume::{write_label_map, HeaderGeometry, ReadError, TooLargeForNifti1, Volume};
+use crate::volume::{
+    write_label_map, write_mgh_label_map, write_seg_nrrd, Affine, HeaderGeometry, NiftiVersion, ReadError, ScanFormat,
+    Volume,
+};
 
 /// One label's name and display colour.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +47,10 @@ pub struct LabelMap {
     pub values: Vec<u16>,
     /// Geometry fields of the scan the map belongs to, written out unchanged.
     pub geometry: HeaderGeometry,
+    /// The scan's voxel→world affine (RAS, mm) at full precision, for formats other than NIfTI.
+    pub affine: Affine,
+    /// The format of the scan the map belongs to (a NIfTI-2 scan gets a NIfTI-2 label map).
+    pub format: ScanFormat,
     /// Names and colours.
     pub table: LabelTable,
 }
@@ -57,12 +64,20 @@ impl LabelMap {
             .into_iter()
             .map(|v| if v.is_finite() && v > 0.0 { v.round().min(f32::from(u16::MAX)) as u16 } else { 0 })
             .collect();
-        Ok(LabelMap {
+        Ok(LabelMap::on_grid_of(scan, values, LabelTable::default()))
+    }
+
+    /// `values` (x fastest, one per voxel of the scan's first volume) as a label map on `scan`'s
+    /// grid, carrying its geometry and format.
+    pub fn on_grid_of(scan: &Volume, values: Vec<u16>, table: LabelTable) -> LabelMap {
+        LabelMap {
             shape: scan.shape3(),
             values,
             geometry: scan.geometry.header.clone(),
-            table: LabelTable::default(),
-        })
+            affine: scan.geometry.affine_mm(),
+            format: scan.format,
+            table,
+        }
     }
 
     /// A one-slice label map for a 2D picture's mask (`cols × rows`, row by row): voxel i is
@@ -80,6 +95,8 @@ impl LabelMap {
         LabelMap {
             shape: [cols, rows, 1],
             values: mask.iter().map(|&v| u16::from(v != 0)).collect(),
+            affine: [[1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+            format: ScanFormat::Nifti1,
             geometry,
             table: LabelTable { labels: vec![Label { value: 1, name: "object".into(), rgb: [255, 64, 64] }] },
         }
@@ -90,9 +107,50 @@ impl LabelMap {
         count_labels(&self.values)
     }
 
-    /// Encodes the map as `.nii.gz` bytes with its scan's geometry.
-    pub fn to_nii_gz(&self) -> Result<Vec<u8>, TooLargeForNifti1> {
-        write_label_map(&self.values, self.shape, &self.geometry)
+    /// Encodes the map as `.nii.gz` bytes with its scan's geometry: NIfTI-2 when the scan was
+    /// NIfTI-2 or a side exceeds NIfTI-1's int16 dims, else NIfTI-1.
+    pub fn to_nii_gz(&self) -> Vec<u8> {
+        let version = if self.format == ScanFormat::Nifti2 { NiftiVersion::Two } else { NiftiVersion::Auto };
+        write_label_map(&self.values, self.shape, &self.geometry, version)
+    }
+
+    /// The extension of the scan's own format where that is not NIfTI: "mgz" for an MGH/MGZ scan,
+    /// "seg.nrrd" (3D Slicer's segmentation) for an NRRD scan; `None` for NIfTI and DICOM scans.
+    pub fn own_format_extension(&self) -> Option<&'static str> {
+        match self.format {
+            ScanFormat::Mgh => Some("mgz"),
+            ScanFormat::Nrrd => Some("seg.nrrd"),
+            ScanFormat::Nifti1 | ScanFormat::Nifti2 | ScanFormat::Dicom => None,
+        }
+    }
+
+    /// The map in the format a file name asks for: `.mgz`/`.mgh` → gzipped MGH; `.nrrd` → an NRRD
+    /// 3D Slicer opens as a segmentation, with the table's names and colours; anything else →
+    /// `.nii.gz` (see `to_nii_gz`).
+    pub fn encode_for(&self, file_name: &str) -> Vec<u8> {
+        let lower = file_name.to_ascii_lowercase();
+        if lower.ends_with(".mgz") || lower.ends_with(".mgh") {
+            write_mgh_label_map(&self.values, self.shape, &self.affine)
+        } else if lower.ends_with(".nrrd") {
+            write_seg_nrrd(&self.values, self.shape, &self.affine, &self.segments())
+        } else {
+            self.to_nii_gz()
+        }
+    }
+
+    /// (value, name, colour) of every label present, named from the table where it has them.
+    fn segments(&self) -> Vec<(u16, String, [u8; 3])> {
+        self.counts()
+            .into_iter()
+            .map(|(value, _)| {
+                let known = self.table.labels.iter().find(|l| l.value == value);
+                (
+                    value,
+                    known.map_or_else(|| format!("label {value}"), |l| l.name.clone()),
+                    known.map_or([128, 128, 128], |l| l.rgb),
+                )
+            })
+            .collect()
     }
 }
 

@@ -25,4 +25,4 @@ pub use engine::gpu::{Accelerator, Backend};
 pub use labels::{Label, LabelMap, LabelTable};
 pub use models::Model;
 pub use segment::Segmenter;
-pub use volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits, Volume};
+pub use volume::{read_nifti, read_nifti_pair, read_scan, ReadError, ReadLimits, Volume};

@@ -38,7 +38,12 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 /// A 352-byte header claiming a 1024 × 1024 × 512 float32 volume (2 GiB) with `data` after it.
 fn lying_header(data: &[u8]) -> Vec<u8> {
-    let gz = medseg::volume::write_label_map(&[0u16], [1, 1, 1], &common::synthetic_geometry(1.0)).unwrap();
+    let gz = medseg::volume::write_label_map(
+        &[0u16],
+        [1, 1, 1],
+        &common::synthetic_geometry(1.0),
+        medseg::volume::NiftiVersion::Auto,
+    );
     let mut nii = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut nii).unwrap();
     nii.truncate(352);

@@ -1,8 +1,8 @@
 """Writes what nibabel reads from real scans, for the Rust tests to compare the project's reader with:
   tests/reference/nibabel.json         every .nii.gz under ../shared/data (when ../shared is there)
-  tests/reference/nibabel_public.json  every NIfTI file pinned in tests/data/public.sha256 (fetched by
-                                       scripts/setup.sh testdata); NIfTI-2 ones are only listed, as
-                                       files the reader must refuse
+  tests/reference/nibabel_public.json  every NIfTI-1 and NIfTI-2 file pinned in tests/data/public.sha256
+                                       (fetched by scripts/setup.sh testdata); CIFTI-2 ones (grayordinate
+                                       matrices, not volumes) are only listed, as files the reader refuses
 
 Run from the repository root:  python3 tests/make_nibabel_reference.py
 The Rust tests compare the project's reader against these files, so CI needs no Python.
@@ -75,18 +75,18 @@ def shared_reference():
 
 
 def public_reference():
-    """Every pinned .nii/.nii.gz: NIfTI-1 ones described, NIfTI-2 ones listed."""
-    cases, nifti2 = {}, []
+    """Every pinned .nii/.nii.gz: NIfTI-1 and NIfTI-2 volumes described, CIFTI-2 files listed."""
+    cases, cifti = {}, []
     for line in PUBLIC_PINS.read_text().splitlines():
         name = line.split("  ", 1)[1]
         if not name.endswith((".nii", ".nii.gz")):
             continue
         img = nib.load(PUBLIC / name)
-        if isinstance(getattr(img, "nifti_header", img.header), nib.Nifti2Header):  # CIFTI-2 too
-            nifti2.append(name)
+        if isinstance(img, nib.Cifti2Image):
+            cifti.append(name)
         else:
             cases[name] = describe(img, False)
-    return {"cases": cases, "nifti2": nifti2}
+    return {"cases": cases, "cifti": cifti}
 
 
 def main():

@@ -3,7 +3,7 @@
 // this thread only draws.
 import { Viewer } from './lib/viewer.js';
 import { ScanWorker } from './lib/scan.js';
-import { readInput } from './lib/files.js';
+import { droppedFiles, readInput } from './lib/files.js';
 import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, sidecar, windowFor } from './lib/display.js';
 import { loadCatalog, modelRunning, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
@@ -11,6 +11,7 @@ import { setupBoxTool } from './boxtool.js';
 import { setupMeshPanel } from './mesh.js';
 import { isPicture, decodePicture, pictureNifti, maskPng } from './picture.js';
 import { EditTools } from './lib/edittools.js';
+import { el } from './lib/dom.js';
 import { worldOf as worldThrough } from './lib/measure.js';
 import { ComparePanel, agreementLut } from './lib/compare.js';
 
@@ -77,9 +78,13 @@ function setBusy(busy) {
   document.body.style.cursor = busy ? 'progress' : '';
 }
 
-/** Opens a scan; on failure the previous scan stays on screen. */
-async function openScan(fileList, startedAt = performance.now()) {
+/**
+ * Opens a scan (one file, a pair, or a DICOM folder or zip, `series` choosing among its series);
+ * on failure the previous scan stays on screen.
+ */
+async function openScan(fileList, startedAt = performance.now(), series = undefined) {
   const files = [...fileList];
+  $('series-picker').hidden = true;
   setBusy(true);
   try {
     let read;
@@ -91,10 +96,14 @@ async function openScan(fileList, startedAt = performance.now()) {
     } else {
       read = await readInput(files);
     }
-    const name = files.map((f) => f.name).join(' + ');
-    const reply = await scanWorker.open(read);
+    const name = files.length > 3 ? `${files[0].name.split('/')[0]} (${files.length} files)` : files.map((f) => f.name).join(' + ');
+    const reply = await scanWorker.open(read, { series, progress: showOpenProgress });
+    if (reply.chooseSeries) return chooseSeries(reply.chooseSeries, files);
     clearMessage();
     state.source = picture ? { scanId: reply.scanId, picture } : { scanId: reply.scanId };
+    state.ownFormat = reply.ownFormat;
+    $('save-format').hidden = !reply.ownFormat;
+    $('save-format').replaceChildren(...['nii.gz', reply.ownFormat].filter(Boolean).map((f) => Object.assign(document.createElement('option'), { value: f, textContent: `as .${f}` })));
     showScan(name, reply);
     const firstSliceMs = performance.now() - startedAt;
     document.body.dataset.firstSliceMs = firstSliceMs.toFixed(1);
@@ -103,10 +112,36 @@ async function openScan(fileList, startedAt = performance.now()) {
     document.body.dataset.wasmBytes = reply.wasmBytes ?? '';
     $('stats').textContent = `decoded in ${reply.decodeMs.toFixed(0)} ms · first slice after ${firstSliceMs.toFixed(0)} ms · wasm memory ${(reply.wasmBytes / 2 ** 20).toFixed(0)} MB`;
   } catch (e) {
-    showError(`Could not open ${files.map((f) => f.name).join(' + ')}: ${e.message}`);
+    const what = files.length > 3 ? `the ${files.length} files` : files.map((f) => f.name).join(' + ');
+    showError(`Could not open ${what}: ${e.message}`);
   } finally {
+    $('open-progress').hidden = true;
     setBusy(false);
   }
+}
+
+/** How the reading of many files goes (a DICOM folder). */
+function showOpenProgress({ done, most, stage }) {
+  const bar = $('open-progress');
+  bar.hidden = false;
+  bar.max = most;
+  bar.value = done;
+  bar.title = `${stage}: ${done} of ${most}`;
+  $('stats').textContent = `${stage}: ${done} of ${most}`;
+}
+
+/** The files hold several DICOM series: the user picks one (description, modality, size, slices). */
+function chooseSeries(list, files) {
+  const box = $('series-picker');
+  const title = Object.assign(document.createElement('p'), { textContent: `These files hold ${list.length} image series. Open which one?` });
+  const buttons = list.map((s, i) => Object.assign(document.createElement('button'), {
+    type: 'button',
+    textContent: `${s.description || '(no description)'} · ${s.modality || '?'} · ${s.columns}×${s.rows} × ${s.slices} slices${s.frames_per_slice > 1 ? ` × ${s.frames_per_slice} time points` : ''}`,
+    onclick: () => openScan(files, performance.now(), i),
+  }));
+  const cancel = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Cancel', onclick: () => (box.hidden = true) });
+  box.replaceChildren(title, ...buttons.map((b) => el('div', {}, b)), cancel);
+  box.hidden = false;
 }
 
 function showScan(name, { info, data, auto }) {
@@ -258,15 +293,17 @@ function download(blob, name) {
 }
 
 function baseName() {
-  return state.name.split(' + ')[0].replace(/\.(nii|hdr|img)(\.gz)?$|\.(png|jpe?g)$/i, '') || 'scan';
+  return state.name.split(' + ')[0].replace(/\.(nii|hdr|img)(\.gz)?$|\.(png|jpe?g|mgz|mgh|nrrd|nhdr)$/i, '') || 'scan';
 }
 
 async function saveOverlay() {
   const overlay = state.overlay;
   try {
     const values = overlay.values.slice();
-    const { bytes } = await call('save', { values }, [values.buffer]);
-    download(new Blob([bytes], { type: 'application/gzip' }), `${baseName()}_labels.nii.gz`);
+    const own = $('save-format').value !== 'nii.gz' ? state.ownFormat : null;
+    const table = own ? sidecar(overlay.table) : undefined;
+    const { bytes } = await call('save', { values, table }, [values.buffer]);
+    download(new Blob([bytes], { type: 'application/octet-stream' }), `${baseName()}_labels.${own ?? 'nii.gz'}`);
     download(new Blob([JSON.stringify(sidecar(overlay.table), null, 1)], { type: 'application/json' }), `${baseName()}_labels.json`);
     overlay.unsaved = false;
   } catch (e) {
@@ -353,6 +390,11 @@ $('open-scan').addEventListener('change', (e) => {
   if (e.target.files.length) openScan(e.target.files, started);
   e.target.value = '';
 });
+$('open-folder').addEventListener('change', (e) => {
+  const started = performance.now();
+  if (e.target.files.length) openScan(e.target.files, started);
+  e.target.value = '';
+});
 $('open-overlay').addEventListener('change', (e) => {
   if (e.target.files.length) openOverlay(e.target.files);
   e.target.value = '';
@@ -422,8 +464,9 @@ document.addEventListener('drop', (e) => {
   e.preventDefault();
   viewerEl.classList.remove('dragover');
   const started = performance.now();
-  const files = [...(e.dataTransfer?.files ?? [])];
-  if (files.length) openScan(files, started);
+  droppedFiles(e.dataTransfer).then((files) => {
+    if (files.length) openScan(files, started);
+  }, (err) => showError(`Could not read the dropped folder: ${err.message}`));
 });
 
 const scanInput = (source) => scanWorker.modelInput(source.scanId);

@@ -142,7 +142,8 @@ export class MedsegViewer extends HTMLElement {
 
   /**
    * Opens a scan: a URL (string or URL, relative to the page), a File/Blob, bytes (ArrayBuffer or
-   * typed array), or an array of Files (a .hdr with its .img). Resolves with the scan's info.
+   * typed array), or an array of Files (a .hdr with its .img, an .nhdr with its data, the files of a
+   * DICOM folder: the series with the most slices when there are several). Resolves with the scan's info.
    */
   async load(input) {
     const started = performance.now();
@@ -152,9 +153,16 @@ export class MedsegViewer extends HTMLElement {
     try {
       const read = await readInput(input);
       this.worker ??= new ScanWorker();
-      const reply = await this.worker.open(read);
+      let reply = await this.worker.open(read);
+      if (reply.chooseSeries) {
+        // A DICOM folder with several series: the one with the most slices (the files were handed
+        // over, so they are read again).
+        const series = reply.chooseSeries.reduce((best, s, i, all) => (s.slices * s.frames_per_slice > all[best].slices * all[best].frames_per_slice ? i : best), 0);
+        reply = await this.worker.open(await readInput(input), { series });
+      }
       if (generation !== this.state.generation) return reply.info; // a later load() won
-      Object.assign(this.state, { info: reply.info, source: { scanId: reply.scanId }, auto: reply.auto, overlay: null, name: read.map((f) => f.name).join(' + ') });
+      const name = read.length > 3 ? `${read[0].name.split('/')[0]} (${read.length} files)` : read.map((f) => f.name).join(' + ');
+      Object.assign(this.state, { info: reply.info, source: { scanId: reply.scanId }, auto: reply.auto, overlay: null, name });
       this.comparePanel.reset();
       this.tools.sync();
       const { info } = reply;

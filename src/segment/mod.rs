@@ -81,12 +81,7 @@ impl Segmenter {
         progress("resampling to the scan", 0.0);
         let values = resample_nearest(labels, &grid, &scan_grid);
         progress("done", 1.0);
-        Ok(LabelMap {
-            shape: scan_grid.shape,
-            values,
-            geometry: scan.geometry.header.clone(),
-            table: plan.labels.clone(),
-        })
+        Ok(LabelMap::on_grid_of(scan, values, plan.labels.clone()))
     }
 
     /// Scales, crops (when the plan asks), runs the network over the block as the plan says

@@ -17,27 +17,36 @@ pub enum ReadError {
     /// The gzip stream cannot be decompressed.
     #[error("the gzip data is corrupt: {0}")]
     CorruptGzip(String),
-    /// Fewer bytes than a NIfTI-1 header.
-    #[error("truncated header: the {what} holds {got} bytes, a NIfTI-1 header needs 348")]
+    /// Fewer bytes than the header.
+    #[error("truncated header: the {what} holds {got} bytes, a NIfTI-{} header needs {needed}", if *needed == 540 { 2 } else { 1 })]
     TruncatedHeader {
         /// "file" or "decompressed stream".
         what: &'static str,
         /// Bytes available.
         got: usize,
+        /// The header's size: 348 (NIfTI-1) or 540 (NIfTI-2).
+        needed: usize,
     },
     /// The first four bytes are not a NIfTI header size.
-    #[error("not a NIfTI file{inside}: sizeof_hdr (first 4 bytes) is {value}, expected 348 for NIfTI-1")]
+    #[error(
+        "not a NIfTI file{inside}: sizeof_hdr (first 4 bytes) is {value}, expected 348 (NIfTI-1) or 540 (NIfTI-2)"
+    )]
     NotNifti {
         /// The value read (little-endian).
         value: i32,
         /// " (inside the gzip stream)" when the gzip layer was fine.
         inside: &'static str,
     },
-    /// A NIfTI-2 header (540 bytes).
+    /// The first bytes match none of the formats medseg reads.
     #[error(
-        "NIfTI-2 files (540-byte header) are not supported yet; convert to NIfTI-1, e.g. with nibabel or fslchfiletype"
+        "not a scan file medseg reads{inside}: its first 4 bytes ({value} as NIfTI's sizeof_hdr) match none of NIfTI-1 (348), NIfTI-2 (540), MGH/MGZ (version 1) or NRRD (\"NRRD000\")"
     )]
-    Nifti2,
+    NotAScan {
+        /// The first 4 bytes as a little-endian int32.
+        value: i32,
+        /// " (inside the gzip stream)" when the gzip layer was fine.
+        inside: &'static str,
+    },
     /// The magic string at byte 344 is wrong.
     #[error("wrong magic at byte 344: found {found:?}, expected \"n+1\" (single .nii) or \"ni1\" (.hdr/.img pair)")]
     BadMagic {
@@ -99,6 +108,34 @@ pub enum ReadError {
         /// Bytes found.
         got: u64,
     },
+    /// Fewer bytes than the fixed part of an MGH header.
+    #[error(
+        "truncated MGH header: the {what} holds {got} bytes, an MGH header needs at least 90 (data starts at byte 284)"
+    )]
+    TruncatedMghHeader {
+        /// "file" or "decompressed stream".
+        what: &'static str,
+        /// Bytes available.
+        got: usize,
+    },
+    /// The MGH `type` field is not a voxel type MGH readers know.
+    #[error("invalid MGH header field type: unknown code {0}, expected 0 (uchar), 1 (int32), 3 (float32), 4 (int16) or 10 (uint16)")]
+    UnknownMghType(i32),
+    /// Fewer MGH voxel bytes than the header describes.
+    #[error("the MGH voxel data is shorter than the header says: expected {expected} bytes from byte 284, found {got} (the file is probably truncated)")]
+    MghDataTooShort {
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes found.
+        got: u64,
+    },
+    /// NRRD voxel data that does not match its header (too short, or unreadable ascii values).
+    #[error("invalid NRRD data: {0}")]
+    NrrdData(String),
+    /// A DICOM file or series that cannot be read: what is wrong, in which file or tag, and what
+    /// was expected.
+    #[error("DICOM: {0}")]
+    Dicom(String),
     /// The requested volume index does not exist.
     #[error("volume index {index} is out of range: the file holds {count} volume(s)")]
     VolumeOutOfRange {

@@ -1,22 +1,18 @@
-//! Reading NIfTI-1 from bytes in memory: `.nii`, `.nii.gz`, and `.hdr` + `.img` pairs (each
-//! optionally gzipped). Every field is checked before it is trusted; memory grows with the data
+//! Reading NIfTI-1 and NIfTI-2 from bytes in memory: `.nii`, `.nii.gz`, and `.hdr` + `.img` pairs
+//! (each optionally gzipped). Every field is checked before it is trusted; memory grows with the data
 //! actually present, never with what the header claims.
 
 use std::io::{self, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
-use nifti::NiftiHeader;
 
 use super::budget::MemoryBudget;
 use super::error::ReadError;
 use super::geometry::{Geometry, HeaderGeometry};
-use super::scan::Volume;
+use super::nifti_header::{parse_nifti1, parse_nifti2, version_of, RawHeader, Version, NIFTI1_BYTES, NIFTI2_BYTES};
+use super::scan::{ScanFormat, Volume};
 use super::voxels::{Datatype, VoxelData, VoxelDecoder};
 
-/// Size of a NIfTI-1 header.
-const HEADER_BYTES: usize = 348;
-/// Smallest `vox_offset` of a single-file `.nii` (header + 4-byte extension flag).
-const SINGLE_FILE_MIN_OFFSET: u64 = 352;
 /// Deflate cannot expand data by more than about 1032×; used to bound pre-allocation.
 const MAX_DEFLATE_RATIO: u64 = 1100;
 /// Bytes after the voxel data that are decompressed to verify the gzip checksum.
@@ -37,14 +33,15 @@ impl Default for ReadLimits {
     }
 }
 
-/// Reads a single-file NIfTI-1 (`.nii` or `.nii.gz`) from its bytes.
+/// Reads a single-file NIfTI-1 or NIfTI-2 (`.nii` or `.nii.gz`) from its bytes.
 pub fn read_nifti(bytes: &[u8], limits: ReadLimits) -> Result<Volume, ReadError> {
     let mut stream = Stream::open(bytes)?;
     let header = read_header(&mut stream)?;
-    if &header.magic == b"ni1\0" {
-        return Err(ReadError::WrongFileKind(
-            "this is the header of a .hdr/.img pair (magic \"ni1\"): open it together with its .img file".into(),
-        ));
+    if !header.single_file {
+        return Err(ReadError::WrongFileKind(format!(
+            "this is the header of a .hdr/.img pair (magic \"{}\"): open it together with its .img file",
+            if header.version == Version::One { "ni1" } else { "ni2" }
+        )));
     }
     let checked = CheckedHeader::new(&header, limits)?;
     let mut notes = checked.notes.clone();
@@ -55,15 +52,16 @@ pub fn read_nifti(bytes: &[u8], limits: ReadLimits) -> Result<Volume, ReadError>
     Ok(checked.into_volume(voxels, notes))
 }
 
-/// Reads an Analyze-style NIfTI-1 pair: the `.hdr` bytes and the `.img` bytes (either may be
-/// gzipped).
+/// Reads an Analyze-style NIfTI-1 or NIfTI-2 pair: the `.hdr` bytes and the `.img` bytes (either
+/// may be gzipped).
 pub fn read_nifti_pair(hdr: &[u8], img: &[u8], limits: ReadLimits) -> Result<Volume, ReadError> {
     let mut hdr_stream = Stream::open(hdr)?;
     let header = read_header(&mut hdr_stream)?;
-    if &header.magic == b"n+1\0" {
-        return Err(ReadError::WrongFileKind(
-            "the .hdr file is a single-file NIfTI (magic \"n+1\"): open it on its own, without an .img".into(),
-        ));
+    if header.single_file {
+        return Err(ReadError::WrongFileKind(format!(
+            "the .hdr file is a single-file NIfTI (magic \"{}\"): open it on its own, without an .img",
+            if header.version == Version::One { "n+1" } else { "n+2" }
+        )));
     }
     let checked = CheckedHeader::new(&header, limits)?;
     let offset = checked.vox_offset;
@@ -80,19 +78,19 @@ pub fn read_nifti_pair(hdr: &[u8], img: &[u8], limits: ReadLimits) -> Result<Vol
 }
 
 /// The bytes of a file, decompressed on the fly when gzipped, with errors named for the user.
-struct Stream<'a> {
+pub(crate) struct Stream<'a> {
     reader: Box<dyn Read + 'a>,
-    gzipped: bool,
+    pub(crate) gzipped: bool,
     /// Compressed (or plain) length, to bound allocations.
     input_len: u64,
     /// Bytes consumed from the decompressed stream so far.
     position: u64,
     /// What the stream is called in messages.
-    what: &'static str,
+    pub(crate) what: &'static str,
 }
 
 impl<'a> Stream<'a> {
-    fn open(bytes: &'a [u8]) -> Result<Stream<'a>, ReadError> {
+    pub(crate) fn open(bytes: &'a [u8]) -> Result<Stream<'a>, ReadError> {
         if bytes.is_empty() {
             return Err(ReadError::Empty);
         }
@@ -112,7 +110,7 @@ impl<'a> Stream<'a> {
     }
 
     /// Reads until `buf` is full or the stream ends; returns the bytes read.
-    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
         let mut got = 0;
         while got < buf.len() {
             match self.reader.read(&mut buf[got..]) {
@@ -127,7 +125,7 @@ impl<'a> Stream<'a> {
     }
 
     /// Discards bytes up to absolute position `offset`.
-    fn skip_to(&mut self, offset: u64) -> Result<(), ReadError> {
+    pub(crate) fn skip_to(&mut self, offset: u64) -> Result<(), ReadError> {
         if !self.gzipped && offset > self.input_len {
             return Err(ReadError::VoxOffsetPastEnd { vox_offset: offset, what: self.what, len: self.input_len });
         }
@@ -142,7 +140,12 @@ impl<'a> Stream<'a> {
     }
 
     /// Reads and decodes exactly `expected` bytes of voxel data, allocating only as data arrives.
-    fn read_voxels(&mut self, expected: u64, datatype: Datatype, big_endian: bool) -> Result<VoxelData, ReadError> {
+    pub(crate) fn read_voxels(
+        &mut self,
+        expected: u64,
+        datatype: Datatype,
+        big_endian: bool,
+    ) -> Result<VoxelData, ReadError> {
         let available = if self.gzipped {
             self.input_len.saturating_mul(MAX_DEFLATE_RATIO)
         } else {
@@ -165,7 +168,7 @@ impl<'a> Stream<'a> {
     }
 
     /// For gzip: decompresses what follows the data (bounded) so the checksum is verified.
-    fn finish(&mut self) -> Result<(), ReadError> {
+    pub(crate) fn finish(&mut self) -> Result<(), ReadError> {
         if self.gzipped {
             let mut rest = (&mut self.reader).take(MAX_TRAILING_BYTES);
             if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
@@ -176,29 +179,31 @@ impl<'a> Stream<'a> {
     }
 }
 
-fn read_header(stream: &mut Stream) -> Result<NiftiHeader, ReadError> {
-    let mut buf = [0u8; HEADER_BYTES];
+fn read_header(stream: &mut Stream) -> Result<RawHeader, ReadError> {
+    let mut buf = vec![0u8; NIFTI1_BYTES];
     let got = stream.fill(&mut buf)?;
-    if got >= 4 {
-        let le = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let be = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        if le == 540 || be == 540 {
-            return Err(ReadError::Nifti2);
-        }
-        if le != HEADER_BYTES as i32 && be != HEADER_BYTES as i32 {
+    let version = if got >= 4 {
+        let first4 = [buf[0], buf[1], buf[2], buf[3]];
+        version_of(first4).ok_or_else(|| {
             let inside = if stream.gzipped { " (inside the gzip stream)" } else { "" };
-            return Err(ReadError::NotNifti { value: le, inside });
-        }
+            ReadError::NotNifti { value: i32::from_le_bytes(first4), inside }
+        })?
+    } else {
+        Version::One
+    };
+    let size = if version == Version::One { NIFTI1_BYTES } else { NIFTI2_BYTES };
+    let mut got = got;
+    if size > got && got == NIFTI1_BYTES {
+        buf.resize(size, 0);
+        got += stream.fill(&mut buf[NIFTI1_BYTES..])?;
     }
-    if got < HEADER_BYTES {
-        return Err(ReadError::TruncatedHeader { what: stream.what, got });
+    if got < size {
+        return Err(ReadError::TruncatedHeader { what: stream.what, got, needed: size });
     }
-    let magic = &buf[344..348];
-    if magic != b"n+1\0" && magic != b"ni1\0" {
-        return Err(ReadError::BadMagic { found: magic.escape_ascii().to_string() });
+    match version {
+        Version::One => parse_nifti1(&buf),
+        Version::Two => parse_nifti2(&buf),
     }
-    NiftiHeader::from_reader(&buf[..])
-        .map_err(|e| ReadError::InvalidField { field: "header".into(), problem: e.to_string() })
 }
 
 /// A header whose fields have all been validated.
@@ -206,6 +211,7 @@ struct CheckedHeader {
     dims: Vec<usize>,
     datatype: Datatype,
     big_endian: bool,
+    version: Version,
     data_bytes: u64,
     vox_offset: u64,
     scaling: Option<(f64, f64)>,
@@ -215,10 +221,15 @@ struct CheckedHeader {
 }
 
 impl CheckedHeader {
-    fn new(h: &NiftiHeader, limits: ReadLimits) -> Result<CheckedHeader, ReadError> {
+    fn new(h: &RawHeader, limits: ReadLimits) -> Result<CheckedHeader, ReadError> {
         let mut notes = Vec::new();
-        // The nifti crate stores dims as u16; NIfTI defines them as i16.
-        let ndim = h.dim[0] as i16;
+        if (3000..3100).contains(&h.intent_code) {
+            return Err(ReadError::WrongFileKind(format!(
+                "this is a CIFTI-2 file (intent_code {}): a matrix over surface vertices and voxels, not a 3D scan; open it with Connectome Workbench or nibabel's cifti2",
+                h.intent_code
+            )));
+        }
+        let ndim = h.dim[0];
         if !(1..=7).contains(&ndim) {
             return Err(ReadError::InvalidField {
                 field: "dim[0]".into(),
@@ -226,7 +237,7 @@ impl CheckedHeader {
             });
         }
         let ndim = ndim as usize;
-        let signed_dims: Vec<i64> = (1..=ndim).map(|i| i64::from(h.dim[i] as i16)).collect();
+        let signed_dims: Vec<i64> = h.dim[1..=ndim].to_vec();
         for (i, &d) in signed_dims.iter().enumerate() {
             if d < 1 {
                 return Err(ReadError::InvalidField {
@@ -256,16 +267,30 @@ impl CheckedHeader {
         }
         let scaling = scaling(h.scl_slope, h.scl_inter)?;
         let dims: Vec<usize> = signed_dims.iter().map(|&d| d as usize).collect();
+        let code = |value: i32, field: &str| {
+            i16::try_from(value).map_err(|_| ReadError::InvalidField {
+                field: field.into(),
+                problem: format!("is {value}, expected a transform code 0 to 4"),
+            })
+        };
+        // The geometry fields as NIfTI-1 holds them (float32); a NIfTI-2 sform keeps its doubles below.
         let header_geometry = HeaderGeometry {
-            pixdim: h.pixdim,
-            qform_code: h.qform_code,
-            sform_code: h.sform_code,
-            quatern: [h.quatern_b, h.quatern_c, h.quatern_d],
-            qoffset: [h.quatern_x, h.quatern_y, h.quatern_z],
-            srow: [h.srow_x, h.srow_y, h.srow_z],
+            pixdim: h.pixdim.map(|p| p as f32),
+            qform_code: code(h.qform_code, "qform_code")?,
+            sform_code: code(h.sform_code, "sform_code")?,
+            quatern: h.quatern.map(|v| v as f32),
+            qoffset: h.qoffset.map(|v| v as f32),
+            srow: h.srow.map(|r| r.map(|v| v as f32)),
             xyzt_units: h.xyzt_units,
         };
-        let geometry = Geometry::from_header(header_geometry, &dims, &mut notes)?;
+        let mut geometry = Geometry::from_header(header_geometry, &dims, &mut notes)?;
+        if h.version == Version::Two && h.sform_code > 0 {
+            let [x, y, z] = h.srow;
+            geometry.affine = [x, y, z, [0.0, 0.0, 0.0, 1.0]];
+            if geometry.affine.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(ReadError::NonFinite { field: "srow_x/srow_y/srow_z".into() });
+            }
+        }
         let shear = geometry.shear();
         if shear > super::geometry::SHEAR_TOLERANCE {
             notes.push(format!("the affine has shear (voxel axes not orthogonal, max |cos| = {shear:.4}); kept as is"));
@@ -274,7 +299,8 @@ impl CheckedHeader {
         Ok(CheckedHeader {
             dims,
             datatype,
-            big_endian: h.endianness == nifti::Endianness::Big,
+            big_endian: h.big_endian,
+            version: h.version,
             data_bytes: claimed,
             vox_offset: h.vox_offset as u64,
             scaling,
@@ -284,11 +310,13 @@ impl CheckedHeader {
         })
     }
 
-    /// A single file's data cannot start inside its header; nibabel moves such offsets to 352.
+    /// A single file's data cannot start inside its header (and its 4-byte extension flag);
+    /// nibabel moves such offsets to 352 (NIfTI-1) or 544 (NIfTI-2).
     fn single_file_offset(&self, notes: &mut Vec<String>) -> u64 {
-        if self.vox_offset < SINGLE_FILE_MIN_OFFSET {
-            notes.push(format!("vox_offset {} is inside the header; data read from byte 352", self.vox_offset));
-            SINGLE_FILE_MIN_OFFSET
+        let first = if self.version == Version::One { NIFTI1_BYTES } else { NIFTI2_BYTES } as u64 + 4;
+        if self.vox_offset < first {
+            notes.push(format!("vox_offset {} is inside the header; data read from byte {first}", self.vox_offset));
+            first
         } else {
             self.vox_offset
         }
@@ -303,13 +331,14 @@ impl CheckedHeader {
             geometry: self.geometry,
             description: self.description,
             notes,
+            format: if self.version == Version::One { ScanFormat::Nifti1 } else { ScanFormat::Nifti2 },
         }
     }
 }
 
 /// The bytes of voxel data the dims describe, once they are known to fit in the budget both as
 /// stored and as one float32 volume.
-fn within_budget(dims: &[i64], datatype: Datatype, limits: ReadLimits) -> Result<u64, ReadError> {
+pub(crate) fn within_budget(dims: &[i64], datatype: Datatype, limits: ReadLimits) -> Result<u64, ReadError> {
     let per_volume: u128 = dims.iter().take(3).map(|&d| d as u128).product();
     let stored = dims.iter().map(|&d| d as u128).product::<u128>() * datatype.bytes_per_voxel() as u128;
     let float = per_volume * 4;
@@ -327,7 +356,7 @@ fn within_budget(dims: &[i64], datatype: Datatype, limits: ReadLimits) -> Result
 
 /// nibabel's rule: a slope of 0 or non-finite means no scaling; a valid slope needs a finite
 /// intercept. Identity scaling is dropped.
-fn scaling(slope: f32, inter: f32) -> Result<Option<(f64, f64)>, ReadError> {
+fn scaling(slope: f64, inter: f64) -> Result<Option<(f64, f64)>, ReadError> {
     if slope == 0.0 || !slope.is_finite() {
         return Ok(None);
     }
@@ -340,7 +369,7 @@ fn scaling(slope: f32, inter: f32) -> Result<Option<(f64, f64)>, ReadError> {
     if slope == 1.0 && inter == 0.0 {
         return Ok(None);
     }
-    Ok(Some((f64::from(slope), f64::from(inter))))
+    Ok(Some((slope, inter)))
 }
 
 /// A fixed-size, NUL-terminated header string as text (invalid UTF-8 replaced).

@@ -4,6 +4,34 @@ use super::error::ReadError;
 use super::geometry::Geometry;
 use super::voxels::{Datatype, VoxelData};
 
+/// The file format a scan was read from (what "save in the scan's own format" writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ScanFormat {
+    /// NIfTI-1 (`.nii`, `.nii.gz`, `.hdr` + `.img`).
+    Nifti1,
+    /// NIfTI-2 (540-byte header).
+    Nifti2,
+    /// FreeSurfer MGH / MGZ.
+    Mgh,
+    /// NRRD (`.nrrd`, `.nhdr` + data).
+    Nrrd,
+    /// A DICOM series or file.
+    Dicom,
+}
+
+impl ScanFormat {
+    /// Its name for people: "NIfTI-1", "MGH/MGZ", …
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanFormat::Nifti1 => "NIfTI-1",
+            ScanFormat::Nifti2 => "NIfTI-2",
+            ScanFormat::Mgh => "MGH/MGZ",
+            ScanFormat::Nrrd => "NRRD",
+            ScanFormat::Dicom => "DICOM",
+        }
+    }
+}
+
 /// A scan: up to 7 dims (x, y, z, then time/volumes…), typed voxels and geometry.
 #[derive(Clone, Debug)]
 pub struct Volume {
@@ -21,6 +49,8 @@ pub struct Volume {
     pub description: String,
     /// Things the reader converted, assumed or repaired, for the user to know.
     pub notes: Vec<String>,
+    /// The format of the file it was read from.
+    pub format: ScanFormat,
 }
 
 impl Volume {

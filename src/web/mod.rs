@@ -1,6 +1,7 @@
 //! The JavaScript API (wasm32 only): the only module that knows about JS. The page's Web
 //! Worker calls these to decode scans and encode label maps.
 
+mod libc;
 pub mod medsam;
 pub mod mesh;
 
@@ -10,14 +11,15 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::gpu::{Accelerator, Backend};
 use crate::info::ScanInfo;
-use crate::labels::LabelMap;
+use crate::labels::{LabelMap, LabelTable};
 use crate::models::manifest::Manifest;
 use crate::models::Model;
 use crate::segment::Segmenter as SegmentRunner;
 use crate::volume::intensity::voxel_quantiles;
 use crate::volume::resample::Grid;
 use crate::volume::{
-    read_nifti, read_nifti_pair, Datatype, Geometry, HeaderGeometry, ReadError, ReadLimits, Volume, VoxelData,
+    list_dicom_series, read_dicom_series, read_nifti_pair, read_nrrd_detached, read_scan, Datatype, DicomInput,
+    DicomSeries, Geometry, HeaderGeometry, ReadError, ReadLimits, ScanFormat, Volume, VoxelData,
 };
 
 /// Installs a panic hook that reports Rust panics on the JS console.
@@ -34,10 +36,17 @@ pub struct Scan {
 
 #[wasm_bindgen]
 impl Scan {
-    /// Decodes a single-file `.nii` or `.nii.gz`.
+    /// Decodes a single-file scan, by its content: `.nii`/`.nii.gz` (NIfTI-1 or -2), `.mgh`/`.mgz`
+    /// or `.nrrd`.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Scan, JsError> {
-        Ok(Scan { volume: read_nifti(bytes, ReadLimits::default())? })
+        Ok(Scan { volume: read_scan(bytes, ReadLimits::default())? })
+    }
+
+    /// Decodes an NRRD detached header (`.nhdr`) with the bytes of the data file it names.
+    #[wasm_bindgen(js_name = fromNrrdDetached)]
+    pub fn from_nrrd_detached(header: &[u8], data: &[u8]) -> Result<Scan, JsError> {
+        Ok(Scan { volume: read_nrrd_detached(header, data, ReadLimits::default())? })
     }
 
     /// Decodes a `.hdr` + `.img` pair (either may be gzipped).
@@ -76,6 +85,8 @@ impl Scan {
             geometry,
             description: String::new(),
             notes,
+            // Rebuilt from another worker's voxels for a model run: nothing is saved from it.
+            format: ScanFormat::Nifti1,
         };
         Ok(Scan { volume })
     }
@@ -186,9 +197,36 @@ impl Scan {
         Ok(serde_json::json!({ "labels": labels, "mean_dice": mean_dice }).to_string())
     }
 
-    /// Encodes labels (x fastest, on this scan's grid) as `.nii.gz` with this scan's geometry.
+    /// Encodes labels (x fastest, on this scan's grid) as `.nii.gz` with this scan's geometry
+    /// (NIfTI-2 for a NIfTI-2 scan).
     #[wasm_bindgen(js_name = labelsToNiiGz)]
     pub fn labels_to_nii_gz(&self, values: Vec<u16>) -> Result<Vec<u8>, JsError> {
+        Ok(self.label_map(values)?.to_nii_gz())
+    }
+
+    /// The extension of the scan's own format when it is not NIfTI ("mgz" for MGH/MGZ, "seg.nrrd"
+    /// for NRRD), or `undefined`: what `labelsToOwnFormat` writes.
+    #[wasm_bindgen(js_name = ownFormatExtension)]
+    pub fn own_format_extension(&self) -> Option<String> {
+        LabelMap::on_grid_of(&self.volume, Vec::new(), LabelTable::default()).own_format_extension().map(String::from)
+    }
+
+    /// Encodes labels in the scan's own format (see `ownFormatExtension`), named and coloured from
+    /// `table_json` (`{"labels": [{value, name, rgb}]}`, the page's sidecar).
+    #[wasm_bindgen(js_name = labelsToOwnFormat)]
+    pub fn labels_to_own_format(&self, values: Vec<u16>, table_json: &str) -> Result<Vec<u8>, JsError> {
+        let mut map = self.label_map(values)?;
+        map.table = LabelTable::from_json(table_json).map_err(|e| JsError::new(&format!("the label table: {e}")))?;
+        let extension = map
+            .own_format_extension()
+            .ok_or_else(|| JsError::new(&format!("a {} scan is saved as .nii.gz only", self.volume.format.name())))?;
+        Ok(map.encode_for(&format!("labels.{extension}")))
+    }
+}
+
+impl Scan {
+    /// `values` (x fastest) as a label map on this scan's grid, or an error when the count is wrong.
+    fn label_map(&self, values: Vec<u16>) -> Result<LabelMap, JsError> {
         let shape = self.volume.shape3();
         let expected: usize = shape.iter().product();
         if values.len() != expected {
@@ -200,8 +238,60 @@ impl Scan {
                 shape[2]
             )));
         }
-        let map = LabelMap { shape, values, geometry: self.volume.geometry.header.clone(), table: Default::default() };
-        Ok(map.to_nii_gz()?)
+        Ok(LabelMap::on_grid_of(&self.volume, values, LabelTable::default()))
+    }
+}
+
+/// The files of a dropped folder or zip, added one by one (so the page can show progress), and
+/// the DICOM image series among them.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct DicomStudy {
+    files: Vec<(String, Vec<u8>)>,
+    listed: Option<(Vec<DicomSeries>, Vec<String>)>,
+}
+
+#[wasm_bindgen]
+impl DicomStudy {
+    /// An empty study.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> DicomStudy {
+        DicomStudy::default()
+    }
+
+    /// Adds one file (its path in the folder or zip, and its bytes).
+    pub fn add(&mut self, name: String, bytes: Vec<u8>) {
+        self.files.push((name, bytes));
+        self.listed = None;
+    }
+
+    fn listed(&mut self) -> Result<&(Vec<DicomSeries>, Vec<String>), JsError> {
+        if self.listed.is_none() {
+            let inputs: Vec<DicomInput> = self.files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect();
+            self.listed = Some(list_dicom_series(&inputs)?);
+        }
+        Ok(self.listed.as_ref().expect("listed above"))
+    }
+
+    /// The image series found, as JSON `[{uid, description, modality, rows, columns, slices,
+    /// frames_per_slice, files}]`; an error when there is none (saying what was found instead).
+    #[wasm_bindgen(js_name = seriesJson)]
+    pub fn series_json(&mut self) -> Result<String, JsError> {
+        let (series, _) = self.listed()?;
+        serde_json::to_string(series).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// The files left out, each with why (not DICOM, DICOMDIR, not an image, …).
+    pub fn skipped(&mut self) -> Result<Vec<String>, JsError> {
+        Ok(self.listed()?.1.clone())
+    }
+
+    /// Reads series `index` (of `seriesJson`) as a scan.
+    pub fn read(&mut self, index: usize) -> Result<Scan, JsError> {
+        let (series, _) = self.listed()?;
+        let chosen = series.get(index).cloned().ok_or_else(|| JsError::new(&format!("there is no series {index}")))?;
+        let inputs: Vec<DicomInput> = self.files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect();
+        Ok(Scan { volume: read_dicom_series(&inputs, &chosen, ReadLimits::default())? })
     }
 }
 

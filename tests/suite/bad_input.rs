@@ -10,7 +10,12 @@ use medseg::volume::{read_nifti, read_nifti_pair, ReadError, ReadLimits};
 /// A valid little-endian single-file NIfTI-1 (uint8, 4×3×2, RAS 2 mm), uncompressed.
 fn valid_nii() -> Vec<u8> {
     let values: Vec<u16> = (0..24).collect();
-    gunzip(&medseg::volume::write_label_map(&values, [4, 3, 2], &common::synthetic_geometry(2.0)).unwrap())
+    gunzip(&medseg::volume::write_label_map(
+        &values,
+        [4, 3, 2],
+        &common::synthetic_geometry(2.0),
+        medseg::volume::NiftiVersion::Auto,
+    ))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -71,9 +76,12 @@ fn text_renamed_nii_and_wrong_magic() {
 #[test]
 fn truncated_header() {
     let nii = valid_nii();
-    assert_eq!(error_of(&nii[..200], "truncated header"), ReadError::TruncatedHeader { what: "file", got: 200 });
+    assert_eq!(
+        error_of(&nii[..200], "truncated header"),
+        ReadError::TruncatedHeader { what: "file", got: 200, needed: 348 }
+    );
     let e = error_of(&gzip(&nii[..100]), "truncated header");
-    assert_eq!(e, ReadError::TruncatedHeader { what: "decompressed stream", got: 100 });
+    assert_eq!(e, ReadError::TruncatedHeader { what: "decompressed stream", got: 100, needed: 348 });
 }
 
 #[test]
@@ -115,11 +123,20 @@ fn gzip_of_something_else() {
 }
 
 #[test]
-fn nifti2_is_named() {
+fn nifti2_headers_are_checked_like_nifti1() {
     let mut nifti2 = vec![0u8; 600];
     nifti2[..4].copy_from_slice(&540i32.to_le_bytes());
     nifti2[4..12].copy_from_slice(b"n+2\0\r\n\x1a\n");
-    assert_eq!(error_of(&nifti2, "NIfTI-2"), ReadError::Nifti2);
+    error_of(&nifti2, "dim[0]");
+    nifti2[16..24].copy_from_slice(&3i64.to_le_bytes());
+    error_of(&nifti2, "dim[1]");
+    nifti2[4..12].copy_from_slice(b"n+2\0\n\n\x1a\n");
+    error_of(&nifti2, "text-mode transfer");
+    let truncated = &nifti2[..400];
+    assert_eq!(
+        error_of(truncated, "NIfTI-2 header needs 540"),
+        ReadError::TruncatedHeader { what: "file", got: 400, needed: 540 }
+    );
 }
 
 #[test]
@@ -246,9 +263,17 @@ fn every_prefix_of_a_real_file_fails_cleanly() {
 }
 
 #[test]
-fn a_label_map_too_wide_for_nifti1_is_an_error_not_a_panic() {
-    let err = medseg::volume::write_label_map(&vec![0u16; 40_000], [40_000, 1, 1], &common::synthetic_geometry(1.0))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("40000×1×1") && err.contains("32767"), "{err}");
+fn a_label_map_too_wide_for_nifti1_is_written_as_nifti2() {
+    let mut values = vec![0u16; 40_000];
+    values[39_999] = 7;
+    let gz = medseg::volume::write_label_map(
+        &values,
+        [40_000, 1, 1],
+        &common::synthetic_geometry(1.0),
+        medseg::volume::NiftiVersion::Auto,
+    );
+    assert_eq!(&gunzip(&gz)[..4], &540i32.to_le_bytes(), "a NIfTI-2 header");
+    let back = read(&gz).expect("medseg reads its NIfTI-2 back");
+    assert_eq!(back.dims, [40_000, 1, 1]);
+    assert_eq!(back.voxels.get_f64(39_999), 7.0);
 }

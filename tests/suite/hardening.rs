@@ -165,7 +165,12 @@ fn eval_with_huge_spacing_finishes_with_the_exact_distance() {
     let map = |at: usize| {
         let mut values = vec![0u16; 64];
         values[at] = 1;
-        medseg::volume::write_label_map(&values, [4, 4, 4], &crate::common::synthetic_geometry(1e5)).unwrap()
+        medseg::volume::write_label_map(
+            &values,
+            [4, 4, 4],
+            &crate::common::synthetic_geometry(1e5),
+            medseg::volume::NiftiVersion::Auto,
+        )
     };
     let (a, b) = (write(&dir.0, "a.nii.gz", &map(0)), write(&dir.0, "b.nii.gz", &map(63)));
     let started = std::time::Instant::now();
@@ -180,8 +185,18 @@ fn eval_with_huge_spacing_finishes_with_the_exact_distance() {
 fn eval_refuses_label_maps_on_different_grids() {
     let dir = TempDir::new("grids");
     let values = vec![1u16; 8];
-    let a = medseg::volume::write_label_map(&values, [2, 2, 2], &crate::common::synthetic_geometry(1.0)).unwrap();
-    let b = medseg::volume::write_label_map(&values, [2, 2, 2], &crate::common::synthetic_geometry(2.0)).unwrap();
+    let a = medseg::volume::write_label_map(
+        &values,
+        [2, 2, 2],
+        &crate::common::synthetic_geometry(1.0),
+        medseg::volume::NiftiVersion::Auto,
+    );
+    let b = medseg::volume::write_label_map(
+        &values,
+        [2, 2, 2],
+        &crate::common::synthetic_geometry(2.0),
+        medseg::volume::NiftiVersion::Auto,
+    );
     let (a, b) = (write(&dir.0, "a.nii.gz", &a), write(&dir.0, "b.nii.gz", &b));
     assert_fails(&medseg(&["eval", &a, &b], None), 1, "affines differ");
 }

@@ -78,7 +78,12 @@ impl Case {
     }
 
     fn write(&self, dir: &Path, name: &str) -> String {
-        let bytes = medseg::volume::write_label_map(&self.values, self.shape, &self.geometry).unwrap();
+        let bytes = medseg::volume::write_label_map(
+            &self.values,
+            self.shape,
+            &self.geometry,
+            medseg::volume::NiftiVersion::Auto,
+        );
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         path.to_str().unwrap().to_string()

@@ -1,12 +1,16 @@
-//! Every `.nii.gz` under ../shared/data, and every public NIfTI-1 file (tests/data/public, fetched
-//! by scripts/setup.sh testdata), opens, and its dims, datatype, affine, orientation letters, value
-//! range, voxel sum and sample voxel values equal what nibabel reads (tests/reference/nibabel.json
-//! and nibabel_public.json, made by tests/make_nibabel_reference.py). The public NIfTI-2 files are
-//! refused with a message that says what to do.
+//! Every `.nii.gz` under ../shared/data, and every public NIfTI-1 and NIfTI-2 file (tests/data/public,
+//! fetched by scripts/setup.sh testdata), opens, and its dims, datatype, affine, orientation letters,
+//! value range, voxel sum and sample voxel values equal what nibabel reads (tests/reference/nibabel.json
+//! and nibabel_public.json, made by tests/make_nibabel_reference.py). CIFTI-2 files are refused with
+//! a message that says what they are.
+
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
 
 use crate::common;
 
-use medseg::volume::{read_nifti, ReadError, ReadLimits};
+use medseg::volume::{read_nifti, ReadLimits};
 use serde_json::Value;
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -91,15 +95,15 @@ fn public_reference() -> Value {
 }
 
 #[test]
-fn every_public_nifti1_file_matches_nibabel() {
+fn every_public_nifti_file_matches_nibabel() {
     let reference = public_reference();
     let cases = reference["cases"].as_object().expect("cases object");
-    // Every pinned NIfTI file is either compared here or refused as NIfTI-2 below.
+    // Every pinned NIfTI file is either compared here or refused as CIFTI-2 below.
     let mut pinned: Vec<&str> =
         common::public_files().into_iter().filter(|f| f.ends_with(".nii") || f.ends_with(".nii.gz")).collect();
     pinned.sort();
-    let nifti2 = reference["nifti2"].as_array().unwrap().iter().map(|v| v.as_str().unwrap());
-    let mut listed: Vec<&str> = cases.keys().map(String::as_str).chain(nifti2).collect();
+    let cifti = reference["cifti"].as_array().unwrap().iter().map(|v| v.as_str().unwrap());
+    let mut listed: Vec<&str> = cases.keys().map(String::as_str).chain(cifti).collect();
     listed.sort();
     assert_eq!(
         pinned, listed,
@@ -112,15 +116,24 @@ fn every_public_nifti1_file_matches_nibabel() {
 }
 
 #[test]
-fn nifti2_files_are_refused_with_what_to_do() {
+fn nifti2_files_are_among_the_cases_read_as_nibabel_reads_them() {
     let reference = public_reference();
-    let names = reference["nifti2"].as_array().unwrap();
+    let name = "nibabel/tests/data/example_nifti2.nii.gz";
+    assert!(reference["cases"].get(name).is_some(), "{name} is not a case of tests/reference/nibabel_public.json");
+    let mut first4 = [0u8; 4];
+    MultiGzDecoder::new(&common::read_public(name)[..]).read_exact(&mut first4).unwrap();
+    assert_eq!(first4, 540i32.to_le_bytes(), "{name} is NIfTI-2");
+}
+
+#[test]
+fn cifti_files_are_refused_with_what_they_are() {
+    let reference = public_reference();
+    let names = reference["cifti"].as_array().unwrap();
     assert!(!names.is_empty());
     for name in names.iter().map(|v| v.as_str().unwrap()) {
         let err = read_nifti(&common::read_public(name), ReadLimits::default()).unwrap_err();
-        assert_eq!(err, ReadError::Nifti2, "{name}");
         let message = err.to_string();
-        assert!(message.contains("NIfTI-2") && message.contains("convert to NIfTI-1"), "{name}: {message}");
+        assert!(message.contains("CIFTI-2") && message.contains("not a 3D scan"), "{name}: {message}");
     }
 }
 

@@ -5,9 +5,9 @@ import { defaultColour } from './palette.js';
 /** CT windows: [width, level] in Hounsfield units. */
 export const CT_PRESETS = { 'ct-brain': [80, 40], 'ct-soft': [400, 40], 'ct-lung': [1500, -600], 'ct-bone': [1800, 400] };
 
-/** A CT: signed integers reaching −500 or lower (air in Hounsfield units). */
+/** A CT: integers (signed, or scaled as DICOM's RescaleIntercept −1024 does) reaching −500 or lower (air in Hounsfield units). */
 export function looksCt(info) {
-  return !!info.value_range && info.value_range[0] <= -500 && info.datatype.startsWith('int');
+  return !!info.value_range && info.value_range[0] <= -500 && (info.datatype.startsWith('int') || (!!info.scaling && info.datatype.startsWith('uint')));
 }
 
 /** The window a scan opens with: soft tissue for a CT, else the automatic (percentile) one. */

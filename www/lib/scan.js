@@ -19,24 +19,33 @@ export class ScanWorker {
     this.opening = Promise.resolve();
   }
 
-  /** Opens [{name, bytes}] (the bytes are transferred); resolves {scanId, info, data, auto, decodeMs, wasmBytes}. */
-  open(files) {
-    const done = this.opening.then(() => this.openInFreshWorker(files));
+  /**
+   * Opens [{name, bytes}] (the bytes are transferred; `series` picks among a DICOM folder's series,
+   * `progress({done, most, stage})` hears how the reading goes); resolves {scanId, info, data, auto,
+   * decodeMs, wasmBytes, ownFormat}, or {chooseSeries: [...]} when the files hold several series.
+   */
+  open(files, { series, progress } = {}) {
+    const done = this.opening.then(() => this.openInFreshWorker(files, series, progress));
     this.opening = done.catch(() => {});
     return done;
   }
 
-  async openInFreshWorker(files) {
+  async openInFreshWorker(files, series, progress) {
     const client = new WorkerClient(new URL('../workers/scan.js', import.meta.url), {
       name: 'the scan worker',
       onCrash: (message) => this.client === client && this.onCrash?.(message),
     });
     let reply;
     try {
-      reply = await client.call('open', { files }, files.map((f) => f.bytes));
+      reply = await client.call('open', { files, series }, files.map((f) => f.bytes), progress);
     } catch (e) {
       client.terminate();
       throw e;
+    }
+    if (reply.chooseSeries) {
+      // Nothing opened yet: the scan shown stays, and the caller asks which series to open.
+      client.terminate();
+      return reply;
     }
     this.client?.terminate('another scan was opened');
     this.client = client;

@@ -1,8 +1,9 @@
 // The worker that owns the open scan: it decodes the file once (the one rule of lib/files.js picks
 // it among dropped files) and serves statistics, encoding, and the stored voxels models and MedSAM
 // run on, so the page never freezes and no other worker decodes. Requests: see lib/rpc.js.
-import init, { Scan, labelCounts } from '../pkg/medseg.js';
-import { pickScanFiles } from '../lib/files.js';
+import init, { DicomStudy, Scan, labelCounts } from '../pkg/medseg.js';
+import { isDicomSet, pickScanFiles } from '../lib/files.js';
+import { isZip, unzip } from '../lib/zip.js';
 import { LABEL_VALUES } from '../lib/display.js';
 import { serve } from '../lib/serve.js';
 
@@ -12,19 +13,44 @@ let scan = null; // the Scan this worker opened (each worker opens one: a failed
 function decode(files) {
   const picked = pickScanFiles(files);
   if (picked.hdr) return Scan.fromPair(new Uint8Array(picked.hdr.bytes), new Uint8Array(picked.img.bytes));
-  return Scan.fromBytes(new Uint8Array(picked.nii.bytes));
+  if (picked.nhdr) return Scan.fromNrrdDetached(new Uint8Array(picked.nhdr.bytes), new Uint8Array(picked.data.bytes));
+  return Scan.fromBytes(new Uint8Array(picked.single.bytes));
 }
 
 const handlers = {
-  async open({ files }) {
+  /**
+   * Decodes the scan among `files` (a .zip is unpacked first): one file or pair, or the DICOM series
+   * of a folder. Several series and no `series` chosen: replies {chooseSeries: [...]} and opens nothing.
+   */
+  async open({ files, series }, progress) {
     const t0 = performance.now();
-    scan = decode(files);
+    const unpacked = await unpackZips(files);
+    if (isDicomSet(unpacked)) {
+      const study = new DicomStudy();
+      try {
+        unpacked.forEach((f, i) => {
+          study.add(f.name, new Uint8Array(f.bytes));
+          f.bytes = null; // copied into wasm memory: let the buffer go
+          if (i % 16 === 15 || i === unpacked.length - 1) progress({ done: i + 1, most: unpacked.length, stage: 'reading the DICOM files' });
+        });
+        const list = JSON.parse(study.seriesJson());
+        if (list.length > 1 && (series === undefined || series === null)) {
+          return { reply: { chooseSeries: list, skipped: study.skipped() } };
+        }
+        progress({ done: 0, most: 1, stage: 'decoding the series' });
+        scan = study.read(series ?? 0);
+      } finally {
+        study.free();
+      }
+    } else {
+      scan = decode(unpacked);
+    }
     const decodeMs = performance.now() - t0;
     const info = JSON.parse(scan.infoJson());
     const data = scan.volumeF32(0);
     const [lo, hi] = scan.quantiles(0, [0.005, 0.995]);
     return {
-      reply: { info, data, auto: lo === undefined ? null : [lo, hi], decodeMs },
+      reply: { info, data, auto: lo === undefined ? null : [lo, hi], decodeMs, ownFormat: scan.ownFormatExtension() ?? null },
       transfer: [data.buffer],
     };
   },
@@ -62,11 +88,22 @@ const handlers = {
   async counts({ values }) {
     return { reply: { counts: countsOf(values) } };
   },
-  async save({ values }) {
-    const bytes = requireScan().labelsToNiiGz(values);
+  /** The labels as .nii.gz, or (`table` given) in the scan's own format (Scan.labelsToOwnFormat). */
+  async save({ values, table }) {
+    const bytes = table ? requireScan().labelsToOwnFormat(values, JSON.stringify(table)) : requireScan().labelsToNiiGz(values);
     return { reply: { bytes }, transfer: [bytes.buffer] };
   },
 };
+
+/** `files` with every .zip among them replaced by the files inside it. */
+async function unpackZips(files) {
+  const out = [];
+  for (const f of files) {
+    if (f.bytes.byteLength >= 4 && isZip(f.bytes)) out.push(...(await unzip(f.bytes)));
+    else out.push(f);
+  }
+  return out;
+}
 
 /** Decodes a label map among `files` (and its .json table), checked by `check(labels)`. */
 function readLabelMap(files, check) {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use medseg::medsam::image::{Image, Window};
-use medseg::{read_nifti, Accelerator, ReadLimits, Segmenter};
+use medseg::volume::read_scan;
+use medseg::{Accelerator, ReadLimits, Segmenter};
 
 use crate::backend::{self, BackendArg};
 use crate::threads::ThreadsArg;
@@ -54,7 +55,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
             let t0 = Instant::now();
             let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
             let t1 = Instant::now();
-            let volume = read_nifti(&bytes, ReadLimits::default()).map_err(|e| format!("{path}: {e}"))?;
+            let volume = read_scan(&bytes, ReadLimits::default()).map_err(|e| format!("{path}: {e}"))?;
             let t2 = Instant::now();
             let values = volume.volume_f32(0).map_err(|e| e.to_string())?;
             let t3 = Instant::now();

@@ -9,6 +9,8 @@ mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod compare;
 #[cfg(not(target_arch = "wasm32"))]
+mod convert;
+#[cfg(not(target_arch = "wasm32"))]
 mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod info;
@@ -58,8 +60,10 @@ struct Cli {
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand)]
 enum Command {
-    /// Header summary of each scan (.nii, .nii.gz, .hdr/.img)
+    /// Header summary of each scan (NIfTI, MGH/MGZ, NRRD, DICOM); a folder lists its DICOM series
     Info(info::Args),
+    /// A scan (any format medseg reads, a DICOM folder) written as .nii.gz, .mgz or .nrrd
+    Convert(convert::Args),
     /// Segment a scan with a catalog model (+ OUT.json label names)
     Segment(segment::Args),
     /// Dice, HD95 (mm) and volumes (mL) per label of a label map against a ground truth
@@ -79,12 +83,20 @@ enum Command {
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use pollster::block_on;
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`medseg info DIR | head`) would panic;
+    // the default action ends the process quietly instead, as every Unix filter does.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Some(budget) = cli.max_memory {
         budget.make_current();
     }
     let result = match cli.command {
         Command::Info(args) => info::run(&args),
+        Command::Convert(args) => convert::run(&args),
         Command::Segment(args) => block_on(segment::run(&args)),
         Command::Eval(args) => eval::run(&args),
         Command::Models(args) => models::run(&args),

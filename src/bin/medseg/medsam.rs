@@ -187,15 +187,13 @@ pub async fn run(args: &Args) -> Result<(), String> {
     eprintln!("done in {:.2} s", started.elapsed().as_secs_f64());
     backend::report(&accelerator);
     let count = volume.iter().filter(|&&v| v != 0).count();
-    let labels = LabelMap {
-        shape,
-        values: volume.into_iter().map(u16::from).collect(),
-        geometry: scan.geometry.header.clone(),
-        table: LabelTable { labels: vec![Label { value: 1, name: "object".into(), rgb: [255, 64, 64] }] },
-    };
+    let labels = LabelMap::on_grid_of(
+        &scan,
+        volume.into_iter().map(u16::from).collect(),
+        LabelTable { labels: vec![Label { value: 1, name: "object".into(), rgb: [255, 64, 64] }] },
+    );
     let output = &args.output;
-    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write {output}: {e}"))?;
+    std::fs::write(output, labels.encode_for(output)).map_err(|e| format!("cannot write {output}: {e}"))?;
     println!("wrote {output}: {count} voxels, {:.2} mL", scan.volume_ml(count as u64));
     Ok(())
 }
@@ -235,8 +233,7 @@ async fn segment_picture(medsam: &MedSam, channels: &[Image], prompt: [f32; 4], 
     } else {
         // One-slice label map: i = column (x), j = row (y), 1 pixel = 1 mm.
         let labels = LabelMap::from_picture_mask(mask.cols, mask.rows, &mask.values);
-        std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
-            .map_err(|e| format!("cannot write {output}: {e}"))?;
+        std::fs::write(output, labels.to_nii_gz()).map_err(|e| format!("cannot write {output}: {e}"))?;
     }
     println!("wrote {output}: {count} pixels");
     Ok(())

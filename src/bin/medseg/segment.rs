@@ -41,7 +41,8 @@ pub struct Args {
 
 /// Runs `medseg segment`.
 pub async fn run(args: &Args) -> Result<(), String> {
-    if args.scans.len() == 1 && !Path::new(&args.scans[0]).is_dir() {
+    // One file, or a folder of DICOM files (no scan files in it): one scan; else a cohort.
+    if args.scans.len() == 1 && !holds_scan_files(Path::new(&args.scans[0])) {
         return segment_one(args).await;
     }
     segment_batch(args)
@@ -71,24 +72,36 @@ async fn segment_one(args: &Args) -> Result<(), String> {
 
 /// Writes a label map and its sidecar.
 fn write_labels(labels: &LabelMap, output: &str) -> Result<(), String> {
-    std::fs::write(output, labels.to_nii_gz().map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write {output}: {e}"))?;
+    std::fs::write(output, labels.encode_for(output)).map_err(|e| format!("cannot write {output}: {e}"))?;
     let sidecar = sidecar_path(output);
     std::fs::write(&sidecar, labels.table.to_json()).map_err(|e| format!("cannot write {}: {e}", sidecar.display()))
 }
 
-/// `OUT.nii.gz` → `OUT.json`: a label map's sidecar of names and colours.
+/// `OUT.nii.gz` (or `.mgz`, `.seg.nrrd`, …) → `OUT.json`: a label map's sidecar of names and colours.
 pub fn sidecar_path(output: &str) -> PathBuf {
-    let stem = output.strip_suffix(".nii.gz").or_else(|| output.strip_suffix(".nii")).unwrap_or(output);
+    let stem = [".nii.gz", ".nii", ".mgz", ".mgh", ".seg.nrrd", ".nrrd"]
+        .iter()
+        .find_map(|ext| output.strip_suffix(ext))
+        .unwrap_or(output);
     PathBuf::from(format!("{stem}.json"))
 }
 
-/// The scans named, folders replaced by the scans in them (sorted; not recursive).
+/// A scan file by its name: NIfTI (.nii, .nii.gz, .hdr), MGH/MGZ or NRRD (.nrrd, .nhdr).
+fn is_scan(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    p.is_file()
+        && [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".mgz", ".mgh", ".nrrd", ".nhdr"].iter().any(|e| name.ends_with(e))
+}
+
+/// A folder with scan files in it (a cohort), as opposed to a file or a DICOM folder.
+fn holds_scan_files(path: &Path) -> bool {
+    path.is_dir()
+        && std::fs::read_dir(path).is_ok_and(|entries| entries.filter_map(Result::ok).any(|e| is_scan(&e.path())))
+}
+
+/// The scans named, folders replaced by the scans in them (sorted; not recursive); a folder with
+/// no scan files in it is one scan (a DICOM series).
 fn scan_paths(named: &[String]) -> Result<Vec<PathBuf>, String> {
-    let is_scan = |p: &Path| {
-        let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-        p.is_file() && [".nii", ".nii.gz", ".hdr", ".hdr.gz"].iter().any(|e| name.ends_with(e))
-    };
     let mut out = Vec::new();
     for name in named {
         let path = PathBuf::from(name);
@@ -98,9 +111,10 @@ fn scan_paths(named: &[String]) -> Result<Vec<PathBuf>, String> {
                 entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_scan(p)).collect();
             found.sort();
             if found.is_empty() {
-                return Err(format!("{name} holds no scans (.nii, .nii.gz, .hdr)"));
+                out.push(path); // a DICOM folder: open_scan reads its series
+            } else {
+                out.extend(found);
             }
-            out.extend(found);
         } else {
             out.push(path);
         }
