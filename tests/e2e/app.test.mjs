@@ -199,7 +199,7 @@ test('bad files give a visible error and the app stays usable', async (t) => {
   writeFileSync(truncated, bytes.subarray(0, bytes.length >> 1));
   const text_ = join(TMP, 'notes.nii');
   writeFileSync(text_, 'These are not voxels.\n'.repeat(40));
-  for (const [file, words] of [[truncated, /truncated/], [text_, /not a NIfTI file/]]) {
+  for (const [file, words] of [[truncated, /truncated/], [text_, /not a scan file medseg reads/]]) {
     await openScan([file]);
     assert.equal(await page.isVisible('#message'), true);
     assert.match(await text('#message'), words);
