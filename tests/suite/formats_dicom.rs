@@ -305,3 +305,120 @@ fn over_budget_series_is_refused_before_allocating() {
     let e = read_dicom_file(&bytes, ReadLimits { max_data_bytes: 1000 }).unwrap_err().to_string();
     assert!(e.contains("memory budget"), "{e}");
 }
+
+/// What a pinned pydicom test file must read as.
+enum Expect {
+    /// Equal to pydicom's `apply_modality_lut(pixel_array)`.
+    Pydicom,
+    /// Compressed with a codec pydicom 3.0.2 cannot decode without plugins (pylibjpeg/openjpeg,
+    /// not installed): equal to pydicom's values of the uncompressed twin file.
+    Twin(&'static str),
+    /// Compressed, no twin in the wheel: the sum of all values and values at (row, column), from
+    /// pydicom 3.0.2 + pylibjpeg 2 + pylibjpeg-openjpeg 2.6 (installed once, outside the test).
+    Points(f64, &'static [(usize, usize, f64)]),
+    /// `read_dicom_file` refuses it with a message containing every word.
+    Refused(&'static [&'static str]),
+}
+
+#[test]
+fn pinned_pydicom_files_decode_like_pydicom_or_are_refused() {
+    use Expect::*;
+    const DIR: &str = "pydicom/data/test_files/";
+    // (file, (columns, rows, frames), expectation)
+    let cases: &[(&str, [usize; 3], Expect)] = &[
+        ("MR_small_expb.dcm", [64, 64, 1], Pydicom),
+        ("MR_small_padded.dcm", [64, 64, 1], Pydicom),
+        ("image_dfl.dcm", [512, 512, 1], Pydicom),
+        ("rtdose.dcm", [10, 10, 15], Pydicom),
+        // dicom-rs/medseg find no ImagePositionPatient here, though pydicom reads the same IPP and
+        // GridFrameOffsetVector as rtdose.dcm (a reader bug, not fixed yet).
+        ("rtdose_rle.dcm", [10, 10, 15], Refused(&["frame 1 has no ImagePositionPatient"])),
+        ("liver_expb_1frame.dcm", [512, 512, 1], Refused(&["Segmentation object (SEG)", "not an image"])),
+        ("MR_small_jp2klossless.dcm", [64, 64, 1], Twin("MR_small.dcm")),
+        ("JPEG2000.dcm", [256, 1024, 1], Points(3527976.0, &[(420, 140, 222.0), (230, 120, 95.0), (0, 0, 0.0)])),
+        ("693_J2KI.dcm", [512, 512, 1], Points(-270617240.0, &[(256, 256, 32.0), (100, 300, -13.0), (0, 0, -3040.0)])),
+        // 12-bit JPEG Extended: the pure-Rust JPEG decoder cannot decode it.
+        (
+            "JPGExtended.dcm",
+            [256, 1024, 1],
+            Refused(&["JPEG Extended", "1.2.840.10008.1.2.4.51", "could not be decoded"]),
+        ),
+        (
+            "JPEG-lossy.dcm",
+            [256, 1024, 1],
+            Refused(&["JPEG Extended", "1.2.840.10008.1.2.4.51", "could not be decoded"]),
+        ),
+        ("MR_small_jpeg_ls_lossless.dcm", [64, 64, 1], Refused(&["1.2.840.10008.1.2.4.80", "JPEG-LS"])),
+        ("SC_rgb_small_odd.dcm", [3, 3, 1], Refused(&["SamplesPerPixel is 3", "RGB"])),
+        ("SC_rgb_rle.dcm", [100, 100, 1], Refused(&["SamplesPerPixel is 3", "RGB"])),
+        ("ExplVR_BigEnd.dcm", [80, 60, 1], Refused(&["SamplesPerPixel is 3", "RGB"])),
+        ("examples_jpeg2k.dcm", [640, 480, 1], Refused(&["SamplesPerPixel is 3", "YBR_RCT"])),
+        ("ExplVR_LitEndNoMeta.dcm", [0, 0, 0], Refused(&["not a DICOM file", "File Meta"])),
+        ("reportsi.dcm", [0, 0, 0], Refused(&["not an image"])),
+        ("rtplan.dcm", [0, 0, 0], Refused(&["not an image"])),
+        // No File Meta header: refused like ExplVR_LitEndNoMeta.dcm.
+        ("rtstruct.dcm", [0, 0, 0], Refused(&["not a DICOM file", "File Meta"])),
+        ("MR_truncated.dcm", [64, 64, 1], Refused(&["truncated"])),
+    ];
+    let tmp = TempDir::new("pinned");
+    let mut failures = Vec::new();
+    for (file, dims, expect) in cases {
+        let name = format!("{DIR}{file}");
+        let got = read_dicom_file(&common::read_public(&name), ReadLimits::default());
+        match (expect, got) {
+            (Refused(words), Err(e)) => {
+                let e = e.to_string();
+                if !words.iter().all(|w| e.contains(w)) {
+                    failures.push(format!("{file}: refused with {e:?}, expected the words {words:?}"));
+                }
+            }
+            (Refused(_), Ok(vol)) => failures.push(format!("{file}: read ({:?}), expected a refusal", vol.dims)),
+            (_, Err(e)) => failures.push(format!("{file}: {e}")),
+            (expect, Ok(vol)) => {
+                if vol.dims != dims.to_vec() {
+                    failures.push(format!("{file}: dims {:?}, expected {dims:?}", vol.dims));
+                    continue;
+                }
+                let [columns, rows, frames] = *dims;
+                let what = match expect {
+                    Twin(twin) => format!("{DIR}{twin}"),
+                    _ => name.clone(),
+                };
+                match expect {
+                    Points(sum, points) => {
+                        let total: f64 = vol.volume_f32(0).unwrap().iter().map(|&v| v as f64).sum();
+                        if total != *sum {
+                            failures.push(format!("{file}: sum {total}, expected {sum}"));
+                        }
+                        for &(r, c, want) in *points {
+                            let v = vol.value_at([c, rows - 1 - r, 0], 0).unwrap();
+                            if v != want {
+                                failures.push(format!("{file}: row {r} column {c}: {v}, pydicom's tests {want}"));
+                            }
+                        }
+                    }
+                    _ => {
+                        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/public").join(&what);
+                        let raw = tmp.0.join("values.f64");
+                        let Some(_) = python(&tmp.0, &["describe", path.to_str().unwrap(), raw.to_str().unwrap()])
+                        else {
+                            return;
+                        };
+                        let values: Vec<f64> = std::fs::read(&raw)
+                            .unwrap()
+                            .chunks_exact(8)
+                            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                            .collect();
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            assert_values(&vol, &values, rows, columns, frames, 1e-6, file)
+                        }));
+                        if let Err(p) = r {
+                            failures.push(format!("{file}: {:?}", p.downcast_ref::<String>()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
