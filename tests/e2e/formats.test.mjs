@@ -78,6 +78,16 @@ test('a DICOM folder with a second series: the page asks which, opens the CT as 
   assert.ok(inside > 500, `MedSAM labelled ${inside} voxels`);
 });
 
+test('"Open folder…" with the DICOM folder opens its one series', async (t) => {
+  if (skipWithoutSeries(t)) return;
+  const before = await page.evaluate(() => document.body.dataset.firstSliceAt ?? '');
+  await page.setInputFiles('#open-folder', SERIES);
+  await page.waitForFunction((b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden, before);
+  assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
+  assert.equal((await page.textContent('#scan-dims')).trim(), '512 × 512 × 20');
+  assert.equal(await page.isHidden('#series-picker'), true, 'one series: no question');
+});
+
 test('a .zip of the DICOM folder opens the same scan', async (t) => {
   if (skipWithoutSeries(t)) return;
   const zip = join(TMP, 'study.zip');

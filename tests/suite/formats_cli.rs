@@ -184,3 +184,84 @@ fn convert_refuses_an_output_it_cannot_write() {
     let out = tmp.0.join("x.png");
     assert_fails(&medseg(&["convert", &scan, "-o", out.to_str().unwrap()], None), 1, ".nii.gz, .mgz or .nrrd");
 }
+
+/// Writes three NIfTI-2 files with nibabel into argv[1] and prints what nibabel reads from them.
+const NIFTI2_FILES: &str = r#"
+out = sys.argv[1]
+rng = np.random.default_rng(7)
+c, s = np.cos(0.4), np.sin(0.4)
+oblique = np.array([[0.9 * c, -1.1 * s, 0.2, -40.5], [0.9 * s, 1.1 * c, 0.0, 12.25], [0.0, 0.1, 2.5, -7.0], [0, 0, 0, 1]])
+cases = {
+    'four_d.nii.gz': (rng.integers(-500, 500, (6, 5, 4, 3)).astype(np.int16), np.diag([2.0, 2.0, 3.0, 1.0]), '<'),
+    'oblique.nii': (rng.random((7, 6, 5)).astype(np.float32), oblique, '<'),
+    'big_endian.nii': (rng.integers(0, 60000, (5, 4, 3)).astype(np.uint16), np.diag([-1.5, 1.5, 1.5, 1.0]), '>'),
+}
+for name, (data, affine, order) in cases.items():
+    img = nib.Nifti2Image(data, affine, header=nib.Nifti2Header(endianness=order))
+    nib.save(img, f'{out}/{name}')
+report = {}
+for name in cases:
+    img = nib.load(f'{out}/{name}')
+    v = img.get_fdata()
+    report[name] = {'shape': list(img.shape), 'affine': img.affine.tolist(), 'sum': float(v.sum()),
+                    'first': float(v.flat[0]), 'last': float(v.flat[-1]),
+                    'big': bool(img.header.endianness == '>'), 'version': type(img).__name__}
+print(json.dumps(report))
+"#;
+
+#[test]
+fn nifti2_files_made_by_nibabel_read_as_nibabel_reads_them() {
+    // A 4D one, a non-axis-aligned (rotated, sheared) one and a big-endian one, each through
+    // medseg's reader: dims, affine and every value as nibabel has them.
+    let tmp = TempDir::new("nifti2-nibabel");
+    let dir = tmp.0.to_str().unwrap();
+    let made = python(NIFTI2_FILES, &[dir]);
+    for (name, expected) in made.as_object().unwrap() {
+        assert_eq!(expected["version"], "Nifti2Image", "{name}");
+        let scan = read_scan(&std::fs::read(tmp.0.join(name)).unwrap(), ReadLimits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(scan.format, medseg::volume::ScanFormat::Nifti2, "{name}");
+        let shape: Vec<usize> =
+            expected["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert_eq!(scan.dims, shape, "{name}");
+        let affine: Vec<Vec<f64>> = scan.geometry.affine.iter().map(|r| r.to_vec()).collect();
+        assert_affines_close(&affine, &affine_of(&expected["affine"]), 1e-6, name);
+        let values: Vec<f64> = (0..scan.voxels.len()).map(|i| scan.voxels.get_f64(i)).collect();
+        let sum: f64 = values.iter().sum();
+        let want = expected["sum"].as_f64().unwrap();
+        assert!((sum - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}: sum {sum} vs nibabel {want}");
+        let (first, last) = (expected["first"].as_f64().unwrap(), expected["last"].as_f64().unwrap());
+        assert!(
+            (values[0] - first).abs() < 1e-6 && (values[values.len() - 1] - last).abs() < 1e-6,
+            "{name}: first/last voxel"
+        );
+    }
+    assert_eq!(made["big_endian.nii"]["big"], true, "nibabel wrote it big-endian");
+}
+
+#[test]
+fn nothing_medseg_writes_from_dicom_carries_the_patient() {
+    // pydicom's CT_small.dcm names its patient "CompressedSamples^CT1", ID "1CT1".
+    let tmp = TempDir::new("privacy");
+    let input = tmp.0.join("ct.dcm");
+    std::fs::write(&input, common::read_public("pydicom/data/test_files/CT_small.dcm")).unwrap();
+    for output in ["ct.nii.gz", "ct.mgz", "ct.nrrd"] {
+        let out = tmp.0.join(output);
+        let o = medseg(&["convert", input.to_str().unwrap(), "-o", out.to_str().unwrap()], None);
+        assert!(o.status.success(), "{}", crate::cli::stderr(&o));
+        let mut text = Vec::new();
+        let bytes = std::fs::read(&out).unwrap();
+        let start = bytes.windows(2).position(|w| w == [0x1f, 0x8b]).unwrap_or(0);
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[start..]), &mut text).unwrap();
+        text.extend_from_slice(&bytes[..start]);
+        for secret in [&b"CompressedSamples"[..], b"1CT1"] {
+            assert!(
+                !text.windows(secret.len()).any(|w| w == secret),
+                "{output} carries {}",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    let info = stdout(&medseg(&["info", "--json", input.to_str().unwrap()], None));
+    assert!(!info.contains("CompressedSamples") && !info.contains("1CT1"), "{info}");
+}
