@@ -6,11 +6,13 @@ use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
 
+use super::dicom::read_dicom_file;
 use super::error::ReadError;
+use super::mgh::read_mgh;
 use super::nifti_header::version_of;
 use super::nifti_read::{read_nifti, ReadLimits};
+use super::nrrd::read_nrrd;
 use super::scan::Volume;
-use super::{read_dicom_file, read_mgh, read_nrrd};
 
 /// What a file's first bytes (inside the gzip stream when gzipped) say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
