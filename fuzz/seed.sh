@@ -5,6 +5,7 @@
 #   tfjs_import  brainchop TF.js model.json + NUL + weight shards (models/, ../shared/models/brainchop-tfjs)
 #   onnx_load    ONNX files under 1 MB (../shared/models/meshnet-onnx) and tiny graphs (seeds/make_seeds.py)
 #   picture      PNGs (www icons, seeds/make_seeds.py) and the JPEGs jpeg-decoder's crate ships
+#   read_scan    the public DICOM/MGZ/NIfTI-2 files, a DICOM slice, the NIfTI seeds, NRRD files from pynrrd
 # Idempotent: a seed is named by the SHA-1 of its bytes, as libFuzzer names what it adds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,6 +33,23 @@ add read_nifti "${scans[@]}"
 while IFS= read -r hdr; do
     cat "$hdr" "${hdr%.hdr}.img" > "$tmp/pair" 2>/dev/null && add read_nifti "$tmp/pair"
 done < <(find "$SHARED/data" -name '*.hdr' 2>/dev/null)
+
+# Every reader by content (read_scan): the pinned public DICOM, MGZ and NIfTI-2 files, a slice of
+# the example DICOM series, the NIfTI seeds above, and NRRD files pynrrd writes.
+add read_scan "$ROOT"/tests/data/public/pydicom/data/test_files/*.dcm "$ROOT"/tests/data/public/nibabel/tests/data/*.mgz \
+    "$ROOT"/tests/data/public/nibabel/tests/data/example_nifti2.nii.gz "${scans[@]}"
+first_slice=$(find "$SHARED/data/ct/example_ct_dicom" -type f 2>/dev/null | sort | head -1)
+[ -n "$first_slice" ] && add read_scan "$first_slice"
+if python3 -c 'import nrrd' 2>/dev/null; then
+    python3 - "$tmp" <<'PY'
+import sys, numpy as np, nrrd
+out = sys.argv[1]
+nrrd.write(f"{out}/a.nrrd", np.arange(24, dtype=np.int16).reshape(2, 3, 4),
+           {"space": "left-posterior-superior", "space directions": np.eye(3), "space origin": [1, 2, 3], "encoding": "gzip"})
+nrrd.write(f"{out}/b.nrrd", np.arange(24, dtype=np.float32).reshape(2, 3, 4), {"encoding": "raw", "endian": "big"})
+PY
+    add read_scan "$tmp"/a.nrrd "$tmp"/b.nrrd
+fi
 
 # Manifests: the catalog, each model in it on its own, MedSAM's.
 add manifest "$ROOT/models/catalog.json" "$ROOT/models/litemedsam/medsam.json" "$ROOT"/models/*/manifest.json
