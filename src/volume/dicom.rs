@@ -101,13 +101,32 @@ fn parse(input: &DicomInput, headers_only: bool) -> Result<FileDicomObject<Obj>,
     })
 }
 
+/// The raw text of an element stored with VR UN ("unknown": some writers store standard
+/// attributes so, e.g. pydicom's rtdose_rle.dcm its positions), which pydicom reads through its
+/// dictionary; `None` for any other VR.
+fn unknown_vr_text(obj: &Obj, tag: dicom_core::Tag) -> Option<String> {
+    let element = obj.get(tag)?;
+    if element.vr() != dicom_core::VR::UN {
+        return None;
+    }
+    let bytes = element.to_bytes().ok()?;
+    Some(String::from_utf8_lossy(&bytes).trim_matches(|c: char| c.is_whitespace() || c == '\0').to_owned())
+}
+
 fn text(obj: &Obj, tag: dicom_core::Tag) -> Option<String> {
-    let s = obj.get(tag)?.to_str().ok()?;
+    let s = match unknown_vr_text(obj, tag) {
+        Some(s) => s,
+        None => obj.get(tag)?.to_str().ok()?.into_owned(),
+    };
     let s = s.trim_matches(|c: char| c.is_whitespace() || c == '\0');
     (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn floats(obj: &Obj, tag: dicom_core::Tag) -> Option<Vec<f64>> {
+    if let Some(s) = unknown_vr_text(obj, tag) {
+        let values: Option<Vec<f64>> = s.split('\\').map(|v| v.trim().parse::<f64>().ok()).collect();
+        return values.filter(|v| !v.is_empty());
+    }
     obj.get(tag)?.to_multi_float64().ok().filter(|v| !v.is_empty())
 }
 
@@ -116,6 +135,9 @@ fn float(obj: &Obj, tag: dicom_core::Tag) -> Option<f64> {
 }
 
 fn int(obj: &Obj, tag: dicom_core::Tag) -> Option<i64> {
+    if let Some(s) = unknown_vr_text(obj, tag) {
+        return s.split('\\').next()?.trim().parse().ok();
+    }
     obj.get(tag)?.to_int::<i64>().ok()
 }
 

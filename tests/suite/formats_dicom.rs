@@ -330,9 +330,10 @@ fn pinned_pydicom_files_decode_like_pydicom_or_are_refused() {
         ("MR_small_padded.dcm", [64, 64, 1], Pydicom),
         ("image_dfl.dcm", [512, 512, 1], Pydicom),
         ("rtdose.dcm", [10, 10, 15], Pydicom),
-        // dicom-rs/medseg find no ImagePositionPatient here, though pydicom reads the same IPP and
-        // GridFrameOffsetVector as rtdose.dcm (a reader bug, not fixed yet).
-        ("rtdose_rle.dcm", [10, 10, 15], Refused(&["frame 1 has no ImagePositionPatient"])),
+        // Its positions, orientation and GridFrameOffsetVector are stored with VR UN (now read, as
+        // pydicom reads them through its dictionary); its 32-bit RLE frames then defeat dicom-rs's
+        // RLE decoder, which pydicom decodes.
+        ("rtdose_rle.dcm", [10, 10, 15], Refused(&["RLE Lossless", "could not be decoded"])),
         ("liver_expb_1frame.dcm", [512, 512, 1], Refused(&["Segmentation object (SEG)", "not an image"])),
         ("MR_small_jp2klossless.dcm", [64, 64, 1], Twin("MR_small.dcm")),
         ("JPEG2000.dcm", [256, 1024, 1], Points(3527976.0, &[(420, 140, 222.0), (230, 120, 95.0), (0, 0, 0.0)])),
