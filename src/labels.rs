@@ -114,16 +114,6 @@ impl LabelMap {
         write_label_map(&self.values, self.shape, &self.geometry, version)
     }
 
-    /// The extension of the scan's own format where that is not NIfTI: "mgz" for an MGH/MGZ scan,
-    /// "seg.nrrd" (3D Slicer's segmentation) for an NRRD scan; `None` for NIfTI and DICOM scans.
-    pub fn own_format_extension(&self) -> Option<&'static str> {
-        match self.format {
-            ScanFormat::Mgh => Some("mgz"),
-            ScanFormat::Nrrd => Some("seg.nrrd"),
-            ScanFormat::Nifti1 | ScanFormat::Nifti2 | ScanFormat::Dicom => None,
-        }
-    }
-
     /// The map in the format a file name asks for: `.mgz`/`.mgh` → gzipped MGH; `.nrrd` → an NRRD
     /// 3D Slicer opens as a segmentation, with the table's names and colours; anything else →
     /// `.nii.gz` (see `to_nii_gz`).

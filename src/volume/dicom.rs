@@ -857,6 +857,40 @@ fn decode(
     Ok(data[..expected as usize].to_vec())
 }
 
+/// The files of a folder, a zip or a drop (path and bytes), with the DICOM image series among
+/// them listed once: what `medseg info DIR` / `convert DIR` and the page's scan worker both hold.
+pub struct DicomFiles {
+    files: Vec<(String, Vec<u8>)>,
+    /// The image series found.
+    pub series: Vec<DicomSeries>,
+    /// The files left out, each with why (not DICOM, DICOMDIR, not an image, …).
+    pub skipped: Vec<String>,
+}
+
+impl DicomFiles {
+    /// Lists the series among `files`; an error when there is none (saying what was found instead).
+    pub fn list(files: Vec<(String, Vec<u8>)>) -> Result<DicomFiles, ReadError> {
+        let (series, skipped) = list_dicom_series(&inputs_of(&files))?;
+        Ok(DicomFiles { files, series, skipped })
+    }
+
+    /// Reads series `index` (of `series`) as a scan.
+    pub fn read(&self, index: usize, limits: ReadLimits) -> Result<Volume, ReadError> {
+        let series = self.series.get(index).ok_or_else(|| {
+            ReadError::Dicom(format!(
+                "there is no series {index}; the files hold {} (0 to {})",
+                self.series.len(),
+                self.series.len().saturating_sub(1)
+            ))
+        })?;
+        read_dicom_series(&inputs_of(&self.files), series, limits)
+    }
+}
+
+fn inputs_of(files: &[(String, Vec<u8>)]) -> Vec<DicomInput<'_>> {
+    files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect()
+}
+
 /// Reads one series found by [`list_dicom_series`] from the same inputs.
 pub fn read_dicom_series(inputs: &[DicomInput], series: &DicomSeries, limits: ReadLimits) -> Result<Volume, ReadError> {
     let mut headers = Vec::with_capacity(series.files.len());

@@ -18,7 +18,7 @@ pub(crate) mod scan;
 pub(crate) mod voxels;
 
 pub use budget::{Bytes, MemoryBudget, OverBudget, DEFAULT_BUDGET_BYTES};
-pub use dicom::{list_dicom_series, read_dicom_file, read_dicom_series, DicomInput, DicomSeries};
+pub use dicom::{list_dicom_series, read_dicom_file, read_dicom_series, DicomFiles, DicomInput, DicomSeries};
 pub use error::ReadError;
 pub use formats::{file_kind, read_scan, FileKind};
 pub use geometry::{Affine, AffineSource, Geometry, HeaderGeometry, SpatialUnit};

@@ -30,6 +30,16 @@ impl ScanFormat {
             ScanFormat::Dicom => "DICOM",
         }
     }
+
+    /// The extension a label map takes in this format where that is not NIfTI: "mgz" for MGH/MGZ,
+    /// "seg.nrrd" (3D Slicer's segmentation) for NRRD; `None` for NIfTI and DICOM scans.
+    pub fn own_label_extension(self) -> Option<&'static str> {
+        match self {
+            ScanFormat::Mgh => Some("mgz"),
+            ScanFormat::Nrrd => Some("seg.nrrd"),
+            ScanFormat::Nifti1 | ScanFormat::Nifti2 | ScanFormat::Dicom => None,
+        }
+    }
 }
 
 /// A scan: up to 7 dims (x, y, z, then time/volumes…), typed voxels and geometry.

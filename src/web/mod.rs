@@ -18,8 +18,8 @@ use crate::segment::Segmenter as SegmentRunner;
 use crate::volume::intensity::voxel_quantiles;
 use crate::volume::resample::Grid;
 use crate::volume::{
-    list_dicom_series, read_dicom_series, read_nifti_pair, read_nrrd_detached, read_scan, Datatype, DicomInput,
-    DicomSeries, Geometry, HeaderGeometry, ReadError, ReadLimits, ScanFormat, Volume, VoxelData,
+    read_nifti_pair, read_nrrd_detached, read_scan, Datatype, DicomFiles, Geometry, HeaderGeometry, ReadError,
+    ReadLimits, ScanFormat, Volume, VoxelData,
 };
 
 /// Installs a panic hook that reports Rust panics on the JS console.
@@ -208,7 +208,7 @@ impl Scan {
     /// for NRRD), or `undefined`: what `labelsToOwnFormat` writes.
     #[wasm_bindgen(js_name = ownFormatExtension)]
     pub fn own_format_extension(&self) -> Option<String> {
-        LabelMap::on_grid_of(&self.volume, Vec::new(), LabelTable::default()).own_format_extension().map(String::from)
+        self.volume.format.own_label_extension().map(String::from)
     }
 
     /// Encodes labels in the scan's own format (see `ownFormatExtension`), named and coloured from
@@ -217,9 +217,10 @@ impl Scan {
     pub fn labels_to_own_format(&self, values: Vec<u16>, table_json: &str) -> Result<Vec<u8>, JsError> {
         let mut map = self.label_map(values)?;
         map.table = LabelTable::from_json(table_json).map_err(|e| JsError::new(&format!("the label table: {e}")))?;
-        let extension = map
-            .own_format_extension()
-            .ok_or_else(|| JsError::new(&format!("a {} scan is saved as .nii.gz only", self.volume.format.name())))?;
+        let extension =
+            self.volume.format.own_label_extension().ok_or_else(|| {
+                JsError::new(&format!("a {} scan is saved as .nii.gz only", self.volume.format.name()))
+            })?;
         Ok(map.encode_for(&format!("labels.{extension}")))
     }
 }
@@ -243,12 +244,12 @@ impl Scan {
 }
 
 /// The files of a dropped folder or zip, added one by one (so the page can show progress), and
-/// the DICOM image series among them.
+/// the DICOM image series among them ([`DicomFiles`], listed when first asked).
 #[wasm_bindgen]
 #[derive(Default)]
 pub struct DicomStudy {
-    files: Vec<(String, Vec<u8>)>,
-    listed: Option<(Vec<DicomSeries>, Vec<String>)>,
+    added: Vec<(String, Vec<u8>)>,
+    listed: Option<DicomFiles>,
 }
 
 #[wasm_bindgen]
@@ -259,16 +260,18 @@ impl DicomStudy {
         DicomStudy::default()
     }
 
-    /// Adds one file (its path in the folder or zip, and its bytes).
-    pub fn add(&mut self, name: String, bytes: Vec<u8>) {
-        self.files.push((name, bytes));
-        self.listed = None;
+    /// Adds one file (its path in the folder or zip, and its bytes), before the series are listed.
+    pub fn add(&mut self, name: String, bytes: Vec<u8>) -> Result<(), JsError> {
+        if self.listed.is_some() {
+            return Err(JsError::new("the series are already listed: add every file first"));
+        }
+        self.added.push((name, bytes));
+        Ok(())
     }
 
-    fn listed(&mut self) -> Result<&(Vec<DicomSeries>, Vec<String>), JsError> {
+    fn listed(&mut self) -> Result<&DicomFiles, JsError> {
         if self.listed.is_none() {
-            let inputs: Vec<DicomInput> = self.files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect();
-            self.listed = Some(list_dicom_series(&inputs)?);
+            self.listed = Some(DicomFiles::list(std::mem::take(&mut self.added))?);
         }
         Ok(self.listed.as_ref().expect("listed above"))
     }
@@ -277,21 +280,17 @@ impl DicomStudy {
     /// frames_per_slice, files}]`; an error when there is none (saying what was found instead).
     #[wasm_bindgen(js_name = seriesJson)]
     pub fn series_json(&mut self) -> Result<String, JsError> {
-        let (series, _) = self.listed()?;
-        serde_json::to_string(series).map_err(|e| JsError::new(&e.to_string()))
+        serde_json::to_string(&self.listed()?.series).map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// The files left out, each with why (not DICOM, DICOMDIR, not an image, …).
     pub fn skipped(&mut self) -> Result<Vec<String>, JsError> {
-        Ok(self.listed()?.1.clone())
+        Ok(self.listed()?.skipped.clone())
     }
 
     /// Reads series `index` (of `seriesJson`) as a scan.
     pub fn read(&mut self, index: usize) -> Result<Scan, JsError> {
-        let (series, _) = self.listed()?;
-        let chosen = series.get(index).cloned().ok_or_else(|| JsError::new(&format!("there is no series {index}")))?;
-        let inputs: Vec<DicomInput> = self.files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect();
-        Ok(Scan { volume: read_dicom_series(&inputs, &chosen, ReadLimits::default())? })
+        Ok(Scan { volume: self.listed()?.read(index, ReadLimits::default())? })
     }
 }
 

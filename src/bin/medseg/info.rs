@@ -5,7 +5,7 @@ use medseg::info::ScanInfo;
 
 use medseg::volume::ReadLimits;
 
-use crate::scan::{dicom_folder, open_scan};
+use crate::scan::{describe_series, dicom_folder, open_scan};
 
 /// Arguments of `medseg info`.
 #[derive(clap::Args)]
@@ -68,7 +68,7 @@ fn folder(path: &str, json: bool, reports: &mut Vec<serde_json::Value>, failures
         }
     };
     if !json {
-        println!("{path}: {} DICOM series\n{}", folder.series.len(), folder.describe());
+        println!("{path}: {} DICOM series\n{}", folder.series.len(), describe_series(&folder.series));
         for skipped in &folder.skipped {
             println!("  skipped {}", medseg::info::escape_controls(skipped));
         }

@@ -1,10 +1,7 @@
 //! Opening a scan named on the command line.
 
 use medseg::info::escape_controls;
-use medseg::volume::{
-    list_dicom_series, read_dicom_series, read_nifti_pair, read_nrrd_detached, read_scan, DicomInput, DicomSeries,
-    ReadError, ReadLimits, Volume,
-};
+use medseg::volume::{read_nifti_pair, read_nrrd_detached, read_scan, DicomFiles, DicomSeries, ReadLimits, Volume};
 
 /// Reads a scan from a path (NIfTI-1/-2, MGH/MGZ, NRRD or DICOM, by content); a `.hdr` (or
 /// `.hdr.gz`) is read with its `.img` beside it, an NRRD `.nhdr` with the data file it names, and a
@@ -29,7 +26,7 @@ pub fn open_scan_series(path: &str, series: Option<usize>) -> Result<Volume, Str
                 return Err(format!(
                     "{path} holds {} DICOM series; choose one with --series N:\n{}",
                     folder.series.len(),
-                    folder.describe()
+                    describe_series(&folder.series)
                 ))
             }
         };
@@ -57,55 +54,31 @@ pub fn open_scan_series(path: &str, series: Option<usize>) -> Result<Volume, Str
     result.map_err(|e| e.to_string())
 }
 
-/// The files of a folder (recursively) and the DICOM series among them.
-pub struct DicomFolder {
-    /// (path, bytes) of every file read.
-    files: Vec<(String, Vec<u8>)>,
-    /// The image series found.
-    pub series: Vec<DicomSeries>,
-    /// Files left out, each with why.
-    pub skipped: Vec<String>,
-}
-
-impl DicomFolder {
-    /// Reads series `index` as a scan.
-    pub fn read(&self, index: usize, limits: ReadLimits) -> Result<Volume, ReadError> {
-        read_dicom_series(&self.inputs(), &self.series[index], limits)
-    }
-
-    fn inputs(&self) -> Vec<DicomInput<'_>> {
-        self.files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect()
-    }
-
-    /// One line per series: its number, description, modality, size and slices.
-    pub fn describe(&self) -> String {
-        self.series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let times = if s.frames_per_slice > 1 {
-                    format!(" × {} time points", s.frames_per_slice)
-                } else {
-                    String::new()
-                };
-                let description = if s.description.is_empty() { "(no description)" } else { &s.description };
-                format!(
-                    "  series {i}: {} · {} · {}×{} × {} slices{times} · {} files",
-                    escape_controls(description),
-                    escape_controls(&s.modality),
-                    s.columns,
-                    s.rows,
-                    s.slices,
-                    s.files.len()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
+/// One line per series: its number, description, modality, size and slices.
+pub fn describe_series(series: &[DicomSeries]) -> String {
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let times =
+                if s.frames_per_slice > 1 { format!(" × {} time points", s.frames_per_slice) } else { String::new() };
+            let description = if s.description.is_empty() { "(no description)" } else { &s.description };
+            format!(
+                "  series {i}: {} · {} · {}×{} × {} slices{times} · {} files",
+                escape_controls(description),
+                escape_controls(&s.modality),
+                s.columns,
+                s.rows,
+                s.slices,
+                s.files.len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads every file under `path` (recursively, hidden files included) and lists its DICOM series.
-pub fn dicom_folder(path: &str) -> Result<DicomFolder, String> {
+pub fn dicom_folder(path: &str) -> Result<DicomFiles, String> {
     let mut files = Vec::new();
     let mut pending = vec![std::path::PathBuf::from(path)];
     while let Some(dir) = pending.pop() {
@@ -124,9 +97,7 @@ pub fn dicom_folder(path: &str) -> Result<DicomFolder, String> {
             }
         }
     }
-    let inputs: Vec<DicomInput> = files.iter().map(|(name, bytes)| DicomInput { name, bytes }).collect();
-    let (series, skipped) = list_dicom_series(&inputs).map_err(|e| format!("{path}: {e}"))?;
-    Ok(DicomFolder { files, series, skipped })
+    DicomFiles::list(files).map_err(|e| format!("{path}: {e}"))
 }
 
 /// The data file an NRRD detached header names (`data file:`), beside the header.
