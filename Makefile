@@ -7,26 +7,49 @@ PORT ?= 8080
 # Outside the clone so CI's fresh clones reuse earlier builds on the same machine.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/medseg-target
 WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/medseg.wasm
+# The threaded build: its own target folder (std rebuilt with atomics, other flags).
+THREADS_TARGET_DIR := $(CARGO_TARGET_DIR)/threads
+WASM_THREADS := $(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/medseg.wasm
+# A shared, imported memory (4 GiB at most) and the thread-local storage symbols wasm-bindgen's
+# thread start-up needs.
+THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
+	-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
+	-C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
+	-C link-arg=--export=__tls_base
 
 .PHONY: serve test test-native test-wasm test-browser web setup-build fuzz bench
 
 serve: web
 	scripts/setup.sh sample
-	@echo "medseg: serving www/ on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
-	cd www && python3 -m http.server $(PORT) --bind 127.0.0.1
+	@echo "medseg: serving www/ on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop), cross-origin isolated"
+	cd www && python3 ../scripts/serve.py $(PORT)
 
 test: web test-native test-wasm test-browser
 
 setup-build:
 	scripts/setup.sh build
 
-## The page's wasm module: release build with simd128, then wasm-bindgen --target web; then the
-## service worker's list of what it keeps offline (www/sw-manifest.js).
+## The page's wasm modules, release builds with simd128 then wasm-bindgen --target web: www/pkg
+## (single-threaded) and www/pkg-threads (feature `threads`: atomics, shared memory, std rebuilt for
+## them with the toolchain's rust-src through RUSTC_BOOTSTRAP, rayon's pool on Web Workers via
+## wasm-bindgen-rayon; www/lib/wasm.js picks one at run time). Then the service worker's list of what
+## it keeps offline (www/sw-manifest.js).
 web: setup-build
 	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM)
+	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(THREADS_TARGET_DIR) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(THREADS_RUSTFLAGS)" \
+		cargo build --lib --target wasm32-unknown-unknown --profile wasm-release --features threads -Z build-std=panic_abort,std
+	@# Without --remove-name-section the std rebuilt for threads brings 30 MB of function names.
+	rm -rf www/pkg-threads
+	wasm-bindgen --target web --no-typescript --remove-name-section --out-dir www/pkg-threads $(WASM_THREADS)
+	@# wasm-bindgen-rayon's pool workers import the module as '../../..' (a bundler's package
+	@# folder); without a bundler they must name the file.
+	sed -i "s|import('../../..')|import('../../../medseg.js')|" www/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
+	@grep -q "import('../../../medseg.js')" www/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js || \
+		{ echo 'www/pkg-threads: the pool workers'"'"' import was not found to point at medseg.js'; exit 1; }
 	@# A wasm that imports C functions ("env": malloc…) cannot load in a browser: fail here, not there.
-	@if grep -q 'from "env"' www/pkg/medseg.js; then echo 'www/pkg: the wasm imports C functions from "env" (see src/web/libc.rs)'; exit 1; fi
+	@for pkg in www/pkg www/pkg-threads; do if grep -q 'from "env"' $$pkg/medseg.js; then \
+		echo "$$pkg: the wasm imports C functions from \"env\" (see src/web/libc.rs)"; exit 1; fi; done
 	node scripts/precache.mjs
 
 ## The GPU backend's tests need an adapter: lavapipe (software Vulkan) where there is no GPU.

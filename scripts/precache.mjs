@@ -13,24 +13,32 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * The app shell: every file the page, the embeddable element and their workers load, and the
- * service worker, so that a change to sw.js alone is a new version (a new cache) too.
+ * The app shell: every file the page, the embeddable element and their workers load (both wasm
+ * builds: lib/wasm.js picks one), and the service worker, so that a change to sw.js alone is a new version (a new cache) too.
  */
 export const SHELL = [
   'sw.js', 'index.html', 'style.css', 'app.js', 'segment.js', 'boxtool.js', 'mesh.js', 'picture.js', 'backend.js',
   'offline.js', 'medseg.js', 'medseg-viewer.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'examples/index.html', 'examples/examples.css',
-  'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'models/catalog.json',
+  'pkg/medseg.js', 'pkg/medseg_bg.wasm', 'pkg-threads/medseg.js', 'pkg-threads/medseg_bg.wasm', 'models/catalog.json',
 ];
 
 /** The shared library and the workers: every module under these folders, so a new one is kept too. */
 const MODULE_DIRS = ['lib', 'workers'];
 
+/** wasm-bindgen's JS snippets of the threaded build (its pool workers' script), at any depth. */
+const SNIPPETS = 'pkg-threads/snippets';
+
 function modules(www) {
-  return MODULE_DIRS.flatMap((dir) => (existsSync(join(www, dir)) ? readdirSync(join(www, dir)) : [])
+  const flat = MODULE_DIRS.flatMap((dir) => (existsSync(join(www, dir)) ? readdirSync(join(www, dir)) : [])
     .filter((name) => name.endsWith('.js'))
     .sort()
     .map((name) => `${dir}/${name}`));
+  const snippets = existsSync(join(www, SNIPPETS))
+    ? readdirSync(join(www, SNIPPETS), { recursive: true }).filter((name) => name.endsWith('.js')).sort()
+      .map((name) => `${SNIPPETS}/${name}`)
+    : [];
+  return [...flat, ...snippets];
 }
 
 /** Catalog models whose files are committed to git (or, without git, present and small). */

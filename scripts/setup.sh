@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what medseg's build, app and tests need, idempotently: each step checks first.
-#   scripts/setup.sh build     Rust wasm target + pinned wasm-bindgen-cli
+#   scripts/setup.sh build     Rust wasm target, rust-src (the threaded page build rebuilds std) +
+#                              pinned wasm-bindgen-cli
 #   scripts/setup.sh sample    the "Load sample" scan (MNI152 T1 from the PyPI package nilearn) and the
 #                              teaching example's cases made from it (www/examples/cases)
 #   scripts/setup.sh browser   Debian chromium + chromedriver, npm playwright-core (browser tests)
@@ -38,6 +39,12 @@ setup_build() {
     if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         say "adding the rustup target wasm32-unknown-unknown"
         rustup target add wasm32-unknown-unknown
+    fi
+    # The threaded page build (make web: www/pkg-threads) compiles std with atomics (-Z build-std),
+    # which needs the toolchain's own standard library sources.
+    if ! rustup component list --installed | grep -qx rust-src; then
+        say "adding the rustup component rust-src"
+        rustup component add rust-src
     fi
     if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
         say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"

@@ -6,7 +6,7 @@
 import { defaultColour, hex, rgbOf } from './lib/palette.js';
 import { WorkerClient } from './lib/rpc.js';
 import { fetchModelFile } from './lib/catalog.js';
-import { backendLines, chosenBackend } from './backend.js';
+import { backendLines, chosenBackend, chosenThreads } from './backend.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,6 +20,7 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
   let worker = null; // a WorkerClient of workers/medsam.js
   let loadedSource = null;
   let loadedBackend = null; // the backend the worker's session runs on
+  let workerThreads = 0; // the threads the worker was started with (its build is chosen once)
   const objects = []; // {value, name, rgb, snapshot, accepted}
   let last = null; // the last box: {axis, index, box, lo, hi, percentiles}
   let busy = false;
@@ -30,9 +31,15 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
     return worker.call(type, args, transfer, progress && (({ done, most }) => progress(done, most)));
   }
 
-  /** A worker holding the model and the open scan, on the chosen backend. */
+  /** A worker holding the model and the open scan, on the chosen backend and threads. */
   async function ready(source) {
     const backend = chosenBackend();
+    const threads = chosenThreads();
+    if (worker && workerThreads !== threads) {
+      // A worker's build and pool are chosen when it starts: other threads take a new worker.
+      worker.terminate();
+      worker = null;
+    }
     if (worker && loadedSource === source) {
       if (loadedBackend === backend) return;
       $('medsam-result').textContent = 'choosing the backend…';
@@ -49,6 +56,7 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
           crashed = message;
         },
       });
+      workerThreads = threads;
     }
     loadedSource = null;
     loadedBackend = null;
@@ -62,7 +70,7 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
       : { input: await scanInput(source) };
     const transfer = picture ? [scan.picture.rgba.buffer] : [scan.input.values.buffer];
     try {
-      await ask('load', { ...scan, manifest, encoder, decoder, backend }, [encoder, decoder, ...transfer]);
+      await ask('load', { ...scan, manifest, encoder, decoder, backend, threads }, [encoder, decoder, ...transfer]);
     } catch (e) {
       // The memory a failed load grew stays with its worker: end it, the next box starts a fresh one.
       worker?.terminate();

@@ -9,15 +9,17 @@
 // ct-brain | ct-soft | ct-lung | ct-bone | W/L such as 80/40), crosshair ("i j k", or off),
 // editable (present: the brush, eraser, fill, undo, ruler and statistics tools beside the views),
 // reference (a label map to compare with, reference-labels its JSON: hidden until the user clicks
-// Compare or compare() runs).
+// Compare or compare() runs), threads (how many threads models run on; default: the cores, at most 8).
 // API: load(urlOrFileOrBytes), segment(modelName), setSlice(index, view?), getLabelVolumes(),
 // compare(), tools (the EditTools); events: loaded, progress, segmented, edited, compared, error
 // (details in event.detail).
 // Each element has its own scan worker, which decodes the scan once; every model run gets a fresh
-// worker fed with that worker's stored voxels. The wasm is single-threaded, so no cross-origin
-// isolation is needed. Built from the same parts (lib/) as the page.
+// worker fed with that worker's stored voxels. Models run on the threaded wasm build when the page
+// is cross-origin isolated, else on the single-threaded one (lib/wasm.js), so no isolation is
+// needed; `segmented` says which ran. Built from the same parts (lib/) as the page.
 import { Viewer } from './lib/viewer.js';
 import { ScanWorker, runModel } from './lib/scan.js';
+import { defaultThreads } from './lib/wasm.js';
 import { loadCatalog, modelFiles } from './lib/catalog.js';
 import { readInput } from './lib/files.js';
 import { defaultPreset, labelTable, overlayLut, showEdgeLetters, windowFor } from './lib/display.js';
@@ -238,14 +240,16 @@ export class MedsegViewer extends HTMLElement {
       this.running = { cancel: () => {} };
       const files = await modelFiles(manifest);
       const input = await this.worker.modelInput(source.scanId);
-      this.running = runModel({ manifest, files, input }, progress);
-      const { labels, seconds } = await this.running.result;
+      const asked = Number(this.getAttribute('threads'));
+      const threads = Number.isInteger(asked) && asked >= 1 ? asked : defaultThreads();
+      this.running = runModel({ manifest, files, input, threads }, progress);
+      const { labels, seconds, build, threads: ran } = await this.running.result;
       if (this.state.source !== source) throw new Error('another scan was opened while the model ran');
       const { counts } = await this.worker.call('counts', { values: labels });
       this.setOverlay({ values: labels, counts, table: manifest.labels.filter((l) => l.value !== 0) });
       const volumes = this.getLabelVolumes();
       this.setStatus(`${manifest.title}: done in ${seconds.toFixed(1)} s`);
-      this.dispatchEvent(new CustomEvent('segmented', { detail: { model: name, seconds, volumes } }));
+      this.dispatchEvent(new CustomEvent('segmented', { detail: { model: name, seconds, volumes, build, threads: ran } }));
       return volumes;
     } catch (e) {
       throw this.fail(`${name || 'Segmentation'}: ${e.message}`);

@@ -1,6 +1,6 @@
 // The Segment panel: the model catalog, bring-your-own models, and running a model on the open
 // scan in a disposable worker (lib/scan.js runModel) on the chosen backend, with progress and Cancel.
-import { backendLines, chosenBackend, setupBackendPicker } from './backend.js';
+import { backendLines, chosenBackend, chosenThreads, setupBackendPicker } from './backend.js';
 import { isAvailable, loadCatalog as readCatalog, modelFiles as catalogFiles } from './lib/catalog.js';
 import { runModel } from './lib/scan.js';
 
@@ -117,7 +117,7 @@ export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
       const files = await modelFiles(entry);
       const input = await scanInput(source);
       if (run.cancelled) return;
-      run.model = runModel({ manifest: entry.manifest, files, input, backend: chosenBackend() }, setProgress);
+      run.model = runModel({ manifest: entry.manifest, files, input, backend: chosenBackend(), threads: chosenThreads() }, setProgress);
       data = await run.model.result;
     } catch (e) {
       if (run.cancelled) return;

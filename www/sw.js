@@ -8,6 +8,10 @@
 // cache is complete. The new version takes over at once only when every open tab of the app says
 // it is idle (nothing unsaved, nothing running); otherwise when the user clicks "Update". Then
 // every tab reloads, so no page runs code from two versions.
+//
+// Every response it serves carries the two headers that make the page cross-origin isolated (as
+// `make serve` sends them), so the threaded wasm build runs on hosts where the author cannot set
+// headers (GitHub-Pages-like static hosting): from the first load the service worker controls.
 importScripts('sw-manifest.js');
 
 const { version, files } = self.MEDSEG_PRECACHE;
@@ -18,6 +22,8 @@ const byPath = new Map(files.map((f) => [f.url, f]));
 const totalBytes = files.reduce((s, f) => s + f.bytes, 0);
 /** Written last by `fill`: a cache without it is never used. */
 const COMPLETE = new URL('__complete__', scope).href;
+/** Only an isolated page may share memory between workers (lib/wasm.js); every file is same-origin. */
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 /** How long a tab has to say whether it is idle; one that does not answer counts as busy. */
 const IDLE_ANSWER_MS = 5000;
 
@@ -46,6 +52,7 @@ async function fill() {
       const headers = new Headers(response.headers);
       headers.set('content-length', String(body.byteLength));
       headers.delete('content-encoding');
+      for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
       await cache.put(new URL(f.url, scope).href, new Response(body, { status: 200, headers }));
     }
     await cache.put(COMPLETE, new Response(String(totalBytes)));

@@ -1,10 +1,13 @@
-//! How many threads networks and medseg's own loops use. Natively tract's matrix products
-//! (every convolution becomes one) run on the rayon pool the caller is in; medseg's loops use
-//! rayon too, so one pool of N threads serves both.
+//! How many threads networks and medseg's own loops use. Natively, and in the page's threaded
+//! build (feature `threads`, a rayon pool of Web Workers), tract's matrix products (every
+//! convolution becomes one) run on the rayon pool the caller is in; medseg's loops use rayon too,
+//! so one pool of N threads serves both. The page's single-threaded build runs rayon's loops in
+//! place and tract on the calling thread.
 
 /// Runs tract's matrix products on the current rayon pool when `threads` > 1, else on the
-/// calling thread. Call once, before running networks; `install_global_pool` makes the pool.
-#[cfg(not(target_arch = "wasm32"))]
+/// calling thread. Call once, before running networks, after the pool exists
+/// (`install_global_pool` natively, `initThreadPool` in the page).
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 pub fn use_threads(threads: usize) {
     use tract_linalg::multithread::{set_default_executor, Executor};
     set_default_executor(if threads > 1 { Executor::RayonGlobal } else { Executor::SingleThread });

@@ -4,6 +4,8 @@
 mod libc;
 pub mod medsam;
 pub mod mesh;
+#[cfg(feature = "threads")]
+pub mod threads;
 
 use std::sync::Arc;
 

@@ -1,36 +1,45 @@
 // Browser benchmark (not a test): one catalog model on one scan in the real page (www/, served by
-// the harness, headless Chromium, wasm, 1 thread). Opens the scan, picks the model and the backend,
-// clicks Run and waits for the overlay. Prints, per run: the inference time the page reports
+// the harness with the isolation headers, headless Chromium). Opens the scan, picks the model, the
+// backend and the threads, clicks Run and waits for the overlay. Prints, per run: the inference time the page reports
 // (Segmenter.run in the worker), the wall time from the click to the overlay (adds fetching the
 // model, starting the worker, choosing the backend — a GPU's self-check —, compiling wasm, decoding
 // the scan in the worker and counting labels), the segment worker's wasm memory at the end
 // (WebAssembly memory only grows, so that is its peak), and on the GPU its peak buffer memory.
-// Each backend named runs RUNS times (a fresh page each); the status line says which one ran and why.
-// Usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]]
-//   RUNS defaults to 1 (median when more); --backend defaults to the page's default (auto).
+// Each backend and thread count named runs RUNS times (a fresh page each, runs of the settings
+// interleaved so load on the machine falls on each alike); the status line says which backend and
+// build ran and why.
+// Usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]]
+//   RUNS defaults to 1 (median when more); --backend defaults to the page's default (auto),
+//   --threads to 1.
 //   e.g. node bench_segment.mjs model5_gw_ae ../../../shared/data/nifti-cases/AIL.nii.gz 3 --backend cpu,gpu
+//        node bench_segment.mjs deepbet ../../../shared/data/brain/t1_crop.nii.gz 3 --backend cpu --threads 1,2
 import { resolve } from 'node:path';
-import { launch, serve } from './harness.mjs';
+import { ISOLATION, launch, serve } from './harness.mjs';
 
 const args = process.argv.slice(2);
-const flag = args.indexOf('--backend');
-const backends = flag >= 0 ? args.splice(flag, 2)[1]?.split(',') ?? [] : ['auto'];
+const option = (name, fallback) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args.splice(at, 2)[1]?.split(',') ?? [] : fallback;
+};
+const backends = option('--backend', ['auto']);
+const threadCounts = option('--threads', ['1']);
 const [model, scanArg, runsArg = '1'] = args;
-if (!model || !scanArg || !backends.length || backends.some((b) => !['auto', 'gpu', 'cpu'].includes(b))) {
-  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]]');
+if (!model || !scanArg || !backends.length || backends.some((b) => !['auto', 'gpu', 'cpu'].includes(b))
+  || !threadCounts.length || threadCounts.some((n) => !(Number(n) >= 1))) {
+  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]]');
   process.exit(2);
 }
 const scan = resolve(scanArg);
 const runs = Number(runsArg);
 const TIMEOUT = 60 * 60_000;
-const server = await serve();
+const server = await serve(undefined, { headers: () => ISOLATION });
 const browser = await launch({ webgpu: true }); // SwiftShader where there is no GPU
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-const summaries = [];
+const settings = backends.flatMap((backend) => threadCounts.map((threads) => ({ backend, threads, results: [] })));
 
-for (const backend of backends) {
-  const results = [];
-  for (let run = 0; run < runs; run++) {
+for (let run = 0; run < runs; run++) {
+  for (const setting of settings) {
+    const { backend, threads, results } = setting;
     const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(server.origin + '/');
@@ -39,6 +48,7 @@ for (const backend of backends) {
     await page.waitForFunction((m) => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === m), model);
     await page.selectOption('#model-picker', model);
     await page.selectOption('#backend', backend);
+    await page.selectOption('#threads', threads);
     const clicked = Date.now();
     await page.click('#run-model');
     const outcome = await page.waitForFunction((m) => {
@@ -47,14 +57,14 @@ for (const backend of backends) {
       return !message.hidden && message.textContent ? `error: ${message.textContent}` : false;
     }, model, { timeout: TIMEOUT, polling: 200 }).then((h) => h.jsonValue());
     const wallSeconds = (Date.now() - clicked) / 1000;
-    const label = `${model} on ${scanArg}, backend ${backend}`;
+    const label = `${model} on ${scanArg}, backend ${backend}, ${threads} thread(s) asked`;
     if (outcome !== 'done') {
       console.log(`${label}: run ${run + 1} FAILED after ${wallSeconds.toFixed(1)} s — ${outcome}`);
       await page.close();
       process.exitCode = 1;
-      break;
+      continue;
     }
-    // "<title>: done in 12.3 s · wasm memory 456 MB\nran on <backend>[ · GPU memory peak 78 MB]\nnote: …"
+    // "<title>: done in 12.3 s · wasm memory 456 MB\nran on <backend> · <build>[ · GPU memory peak 78 MB]\nnote: …"
     // (www/segment.js, www/backend.js), from the worker's 'done' message.
     const text = await page.textContent('#model-result');
     const [, seconds, wasmMB] = text.match(/done in ([\d.]+) s · wasm memory (\d+) MB/);
@@ -69,10 +79,11 @@ for (const backend of backends) {
     }
     await page.close();
   }
-  if (results.length === runs) summaries.push({ backend, results });
 }
-for (const { backend, results } of summaries) {
-  console.log(`${model}, backend ${backend}: median of ${runs}: inference ${median(results.map((r) => r.seconds)).toFixed(1)} s, ` +
+for (const { backend, threads, results } of settings) {
+  if (!results.length) continue;
+  console.log(`${model}, backend ${backend}, ${threads} thread(s): median of ${results.length}: ` +
+    `inference ${median(results.map((r) => r.seconds)).toFixed(1)} s, ` +
     `click→overlay ${median(results.map((r) => r.wallSeconds)).toFixed(1)} s, ` +
     `peak wasm memory ${Math.max(...results.map((r) => r.wasmMB))} MB, ` +
     `peak GPU memory ${Math.max(...results.map((r) => r.gpuMB))} MB`);

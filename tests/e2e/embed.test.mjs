@@ -125,6 +125,9 @@ test('an element on the example page runs a model and fires `segmented` with lab
   assert.equal(result.detail.model, model);
   assert.ok(result.stages.includes('running the model'), `progress events name the stages: ${result.stages}`);
   assert.deepEqual(result.detail.volumes, result.volumes, 'the event carries getLabelVolumes()');
+  // The teaching page (strict CSP, served without isolation headers) runs the single-threaded build.
+  assert.equal(result.detail.build, 'single-threaded build (the page is not cross-origin isolated)');
+  assert.equal(result.detail.threads, 1);
   const volumes = result.volumes;
   if (model === 'deepbet') {
     assert.deepEqual(volumes.map((v) => v.name), ['Brain']);

@@ -21,6 +21,9 @@ const TYPES = {
   '.webmanifest': 'application/manifest+json', '.md': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml',
 };
 
+/** The response headers that make a page cross-origin isolated (as `make serve` and sw.js send them). */
+export const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
 /**
  * Serves folders on 127.0.0.1 at a free port: `routes` are [URL prefix, folder] pairs, the first
  * matching prefix wins (default: www/ at /); `headers(path)` adds response headers. Resolves {origin, close}.

@@ -2,6 +2,7 @@
 // once and owns it; models (workers/segment.js, one disposable worker per run) and MedSAM
 // (workers/medsam.js) receive its stored voxels and geometry, transferred, never the file's bytes.
 import { WorkerClient, runOnce } from './rpc.js';
+import { defaultThreads } from './wasm.js';
 
 /**
  * The scan worker: `open`, then `call` volume, overlay, counts, save and `modelInput` on the open
@@ -77,12 +78,13 @@ export class ScanWorker {
 
 /**
  * Runs a model ({manifest, files: [ArrayBuffer]}) on `input` (from `modelInput`) in a fresh worker on
- * `backend`; the files and the volume are transferred. `onProgress(stage, fraction)`.
- * Returns {result: Promise<{labels, seconds, wasmBytes, backend, notes, gpuBytes}>, cancel()}.
+ * `backend` with `threads` (lib/wasm.js); the files and the volume are transferred.
+ * `onProgress(stage, fraction)`. Returns {result: Promise<{labels, seconds, wasmBytes, backend, notes,
+ * gpuBytes, build, threads}>, cancel()}.
  */
-export function runModel({ manifest, files, input, backend = 'auto' }, onProgress) {
+export function runModel({ manifest, files, input, backend = 'auto', threads = defaultThreads() }, onProgress) {
   return runOnce(new URL('../workers/segment.js', import.meta.url), 'segment',
-    { geometry: input.geometry, values: input.values, manifest, files, backend },
+    { geometry: input.geometry, values: input.values, manifest, files, backend, threads },
     [...files, input.values.buffer],
     ({ stage, fraction }) => onProgress?.(stage, fraction),
     'the segmentation worker');

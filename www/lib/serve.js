@@ -13,16 +13,19 @@ export function serially(work) {
 /**
  * Answers {id, type, ...args} with `handlers[type](args, progress)`, which returns
  * {reply, transfer} (or nothing); `progress(fields)` sends {id, progress: fields}. `ready` is awaited
- * first (the wasm module's init()); `beforeEach(type)` runs as each message arrives;
+ * first: the wasm module's init(), or a function of the first request's arguments that loads it
+ * (lib/wasm.js loadWasm: which build, how many threads); `beforeEach(type)` runs as each message arrives;
  * `explain(error)` turns a failure into the message sent back.
  * Every worker also answers `memory` with its wasm memory's size (wasmBytes).
  */
 export function serve(handlers, { ready, beforeEach = () => {}, explain = messageOf } = {}) {
+  let loading = typeof ready === 'function' ? null : ready;
   self.onmessage = async ({ data }) => {
     const { id, type, ...args } = data;
     beforeEach(type);
     try {
-      const wasm = await ready;
+      loading ??= ready(args);
+      const wasm = await loading;
       const progress = (fields) => self.postMessage({ id, progress: fields });
       const answer = await serially(() => (type === 'memory' ? {} : handle(handlers, type, args, progress)));
       const { reply = {}, transfer = [] } = answer ?? {};

@@ -3,14 +3,18 @@
 // Cancel of a propagation terminates it (the page starts a fresh one on the next box).
 // The scan arrives as the scan worker's stored voxels and geometry (Scan.fromVoxels), transferred.
 // Requests (lib/rpc.js):
-//     load {input: {geometry, values} | picture: {rgba, width, height}, manifest, encoder, decoder, backend}
+//     load {input: {geometry, values} | picture: {rgba, width, height}, manifest, encoder, decoder, backend,
+//           threads}   (the first request: `threads` picks the build, lib/wasm.js)
 //     backend {backend}   ('auto' | 'gpu' | 'cpu'; the cached embeddings stay)
 //     segment {axis, index, lo, hi, percentiles, box, count}
 //     propagate {axis, index, lo, hi, percentiles, box, first, last}; progress {done, most}
 // Replies to load and backend carry {backend} (which backend and why); replies to segment and
-// propagate carry {backend, notes, gpuBytes} (what happened on the GPU, its peak memory).
-import init, { MedSamSession, Scan } from '../pkg/medseg.js';
+// propagate carry {backend, notes, gpuBytes, build, threads} (what happened on the GPU, its peak
+// memory, which build ran on how many threads).
 import { explainRunError, scanFromInput, serially, serve } from '../lib/serve.js';
+import { loadWasm } from '../lib/wasm.js';
+
+let wasm = null; // loadWasm's answer: the build this worker runs
 
 let session = null;
 let scan = null;
@@ -41,7 +45,10 @@ function scheduleNeighbours({ axis, index, lo, hi, percentiles }, count) {
 
 /** Which backend ran, what happened on it and its peak GPU memory, for a reply. */
 function backendReport() {
-  return { backend: session.backendDescription(), notes: session.backendNotes(), gpuBytes: session.gpuPeakBytes() };
+  return {
+    backend: session.backendDescription(), notes: session.backendNotes(), gpuBytes: session.gpuPeakBytes(),
+    build: wasm.build, threads: wasm.threads,
+  };
 }
 
 const handlers = {
@@ -49,12 +56,13 @@ const handlers = {
     session = null;
     scan?.free();
     scan = null;
+    const { MedSamSession, Scan } = wasm.pkg;
     const loaded = new MedSamSession(JSON.stringify(manifest), new Uint8Array(encoder), new Uint8Array(decoder));
     const backend = await loaded.useBackend(choice ?? 'auto');
     session = loaded;
     picture = given ? { ...given, rgba: new Uint8Array(given.rgba), encoded: false } : null;
     if (!picture) scan = scanFromInput(Scan, input);
-    return { reply: { backend } };
+    return { reply: { backend, build: wasm.build, threads: wasm.threads } };
   },
   async backend({ backend: choice }) {
     return { reply: { backend: await session.useBackend(choice) } };
@@ -95,7 +103,7 @@ const handlers = {
 };
 
 serve(handlers, {
-  ready: init(),
+  ready: async ({ threads }) => (wasm = await loadWasm(threads)),
   beforeEach() {
     // A request stops the idle-time encoding of neighbouring slices.
     clearTimeout(timer);

@@ -1,13 +1,17 @@
 // A worker that runs one segmentation and is then discarded (lib/scan.js runModel): Cancel
 // terminates it, so a long inference never blocks the scan worker. It never sees the scan's file:
 // it gets the scan worker's stored voxels and geometry (Scan.fromVoxels), transferred.
-// Request: segment {geometry, values: Uint8Array (stored voxels), manifest, files: [ArrayBuffer], backend: 'auto' | 'gpu' | 'cpu'}.
-// Progress: {stage, fraction} …; reply: {labels, seconds, wasmBytes, backend, notes, gpuBytes}.
-import init, { Scan, Segmenter } from '../pkg/medseg.js';
+// Request: segment {geometry, values: Uint8Array (stored voxels), manifest, files: [ArrayBuffer],
+// backend: 'auto' | 'gpu' | 'cpu', threads}; `threads` picks the build (lib/wasm.js).
+// Progress: {stage, fraction} …; reply: {labels, seconds, wasmBytes, backend, notes, gpuBytes, build, threads}.
 import { explainRunError, scanFromInput, serve } from '../lib/serve.js';
+import { loadWasm } from '../lib/wasm.js';
+
+let wasm = null; // loadWasm's answer: the build this worker runs
 
 const handlers = {
   async segment({ manifest, files, backend: choice, ...input }, progress) {
+    const { Scan, Segmenter } = wasm.pkg;
     const report = (stage, fraction) => {
       progress({ stage, fraction });
       return true;
@@ -22,11 +26,12 @@ const handlers = {
     const seconds = (performance.now() - started) / 1000;
     const notes = segmenter.backendNotes();
     const gpuBytes = segmenter.gpuPeakBytes();
-    return { reply: { labels, seconds, backend, notes, gpuBytes }, transfer: [labels.buffer] };
+    const { build, threads } = wasm;
+    return { reply: { labels, seconds, backend, notes, gpuBytes, build, threads }, transfer: [labels.buffer] };
   },
 };
 
 serve(handlers, {
-  ready: init(),
+  ready: async ({ threads }) => (wasm = await loadWasm(threads)),
   explain: (e) => explainRunError(e, 'this model and scan', '. Try a smaller model, or `medseg segment` on the command line.'),
 });
