@@ -5,12 +5,14 @@
 //! - [`streaming`]: chains of convolutions run a few planes at a time (brainchop's MeshNets).
 //! - [`gpu`]: the wgpu device, WGSL kernels and the graph executor with CPU fallback.
 //! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
+//! - [`softmax`]: the channel softmax networks end with, run outside tract.
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
 pub(crate) mod error;
 pub mod gpu;
 pub mod network;
 pub mod onnx_graph;
+pub mod softmax;
 pub mod streaming;
 pub(crate) mod tensor;
 pub mod threads;

@@ -10,6 +10,7 @@ use tract_onnx::prelude::*;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
+use crate::engine::softmax::{split_output_softmax, OutputSoftmax};
 use crate::engine::tensor::{Progress, Shaped};
 
 type Plan = TypedSimplePlan;
@@ -33,6 +34,8 @@ pub struct Network {
     /// GPU plans by input shapes (the last one used is kept) and the weights they share.
     gpu_plan: Mutex<Option<CachedGpuPlan>>,
     gpu_weights: WeightCache,
+    /// The softmax an output ends with, computed after the run instead of in the graph.
+    output_softmax: Option<OutputSoftmax>,
 }
 
 impl Network {
@@ -41,11 +44,17 @@ impl Network {
         Self::from_proto(&parse_onnx(bytes)?)
     }
 
-    /// Builds a network from an ONNX graph in memory.
+    /// Builds a network from an ONNX graph in memory. A softmax that produces an output is run
+    /// by `super::softmax`, outside the graph (same values, in parallel, far faster).
     pub fn from_proto(proto: &ModelProto) -> Result<Network, LoadError> {
         if let Some(graph) = &proto.graph {
             check_outputs(graph)?;
         }
+        let split = split_output_softmax(proto);
+        let (proto, output_softmax) = match &split {
+            Some((without, softmax)) => (without, Some(softmax.clone())),
+            None => (proto, None),
+        };
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| LoadError(format!("the ONNX graph cannot be loaded: {e:#}")))?;
@@ -64,6 +73,7 @@ impl Network {
             accelerator: None,
             gpu_plan: Mutex::new(None),
             gpu_weights: WeightCache::default(),
+            output_softmax,
         })
     }
 
@@ -173,6 +183,18 @@ impl Network {
     /// Asynchronous because a GPU executor reads its results back through a Promise in the
     /// browser; this CPU run completes on its first poll.
     pub async fn run_all(&self, inputs: Vec<Shaped>, progress: Progress<'_>) -> Result<Vec<Shaped>, RunError> {
+        let mut outputs = self.run_graph(inputs, progress).await?;
+        if let Some(softmax) = &self.output_softmax {
+            let (values, shape) = outputs
+                .get_mut(softmax.output)
+                .ok_or_else(|| RunError::Failed(format!("the network has no output {}", softmax.output)))?;
+            softmax.apply(values, shape)?;
+        }
+        Ok(outputs)
+    }
+
+    /// The graph's outputs (without the softmax `run_all` applies), on the GPU or the CPU.
+    async fn run_graph(&self, inputs: Vec<Shaped>, progress: Progress<'_>) -> Result<Vec<Shaped>, RunError> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
         if let Some(accelerator) = self.accelerator.as_ref().filter(|a| a.usable()) {
             self.check_inputs(&shapes)?;

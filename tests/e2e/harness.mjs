@@ -124,6 +124,22 @@ export async function openScanFiles(page, files) {
 }
 
 /**
+ * Drags a box with the Box tool on the page's axial view from voxel `a` to voxel `b` ([i, j, k]);
+ * resolves with the page's dataset once MedSAM's mask is back (medsamMs, medsamEncoded, …).
+ */
+export async function dragMedsamBox(page, a, b) {
+  const boxes = Number(await page.evaluate(() => document.body.dataset.medsamBoxes ?? 0));
+  const [from, to] = await page.evaluate(([p, q]) => [window.medsegViewer.screenOf('axial', p), window.medsegViewer.screenOf('axial', q)], [a, b]);
+  await page.mouse.move(...from);
+  await page.mouse.down();
+  await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2);
+  await page.mouse.move(...to);
+  await page.mouse.up();
+  await page.waitForFunction((n) => Number(document.body.dataset.medsamBoxes ?? 0) > n, boxes);
+  return page.evaluate(() => ({ ...document.body.dataset }));
+}
+
+/**
  * {dims, values, header} of a NIfTI file read in Node (nifti-reader-js), values x fastest in the
  * file's type, or as float64 when it asks for scaling: how the tests read back what the page saves.
  */

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED, readNifti } from './harness.mjs';
+import { dragMedsamBox, openScanFiles, openSession, MEDSEG_BIN as BIN, ROOT, SHARED, readNifti } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-medsam-'));
 const SCAN = join(SHARED, 'data/ct/example_ct.nii.gz');
@@ -46,17 +46,8 @@ function boundingBox({ dims, values }, label, k) {
 }
 
 /** Drags a box on the axial view from voxel (i0, j0, k) to (i1, j1, k); resolves when the overlay is back. */
-async function dragBox([x0, y0, x1, y1]) {
-  const boxes = Number(await page.evaluate(() => document.body.dataset.medsamBoxes ?? 0));
-  const [from, to] = await page.evaluate(([a, b]) => [window.medsegViewer.screenOf('axial', a), window.medsegViewer.screenOf('axial', b)],
-    [[y0, x0, K], [y1, x1, K]]);
-  await page.mouse.move(...from);
-  await page.mouse.down();
-  await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2);
-  await page.mouse.move(...to);
-  await page.mouse.up();
-  await page.waitForFunction((n) => Number(document.body.dataset.medsamBoxes ?? 0) > n, boxes);
-  return page.evaluate(() => ({ ...document.body.dataset }));
+function dragBox([x0, y0, x1, y1]) {
+  return dragMedsamBox(page, [y0, x0, K], [y1, x1, K]);
 }
 
 test('a box on the liver gives the CLI mask, and a second box costs only the decoder', async (t) => {

@@ -1,10 +1,11 @@
-// Peer benchmark: onnxruntime-web (wasm backend, 1 thread) on an ONNX model;
+// Peer benchmark: onnxruntime-web (wasm backend; ort.html?threads=N, 1 by default: more needs a
+// cross-origin isolated page) on an ONNX model;
 // window.runOrt(url, dims, runs = 1) resolves to {seconds (the median), all (every run's seconds),
 // outputDims} for `runs` runs of one session on the same random input. `dims` is one input's
 // dims, or a list of dims, one per model input in order.
 import * as ort from '/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
-ort.env.wasm.numThreads = 1;
+ort.env.wasm.numThreads = Number(new URLSearchParams(location.search).get('threads') ?? 1);
 ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
 
 window.runOrt = async (url, dims, runs = 1) => {
