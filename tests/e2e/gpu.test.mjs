@@ -103,7 +103,7 @@ test('backend GPU gives the label map of backend CPU, and the status says the GP
   if (skipWithoutData(t)) return;
   await openAndPick(page);
   const cpu = await run(page, 'cpu');
-  assert.match(cpu, /^ran on CPU \(chosen\)$/m, cpu);
+  assert.match(cpu, /^ran on CPU \(chosen\) · single-threaded build \(the page is not cross-origin isolated\)$/m, cpu);
   const tissue = await page.evaluate(() => {
     window.cpuLabels = window.medsegViewer.overlay.values.slice();
     const counts = [0, 0, 0];
@@ -146,7 +146,7 @@ test('without a WebGPU adapter, Auto runs on the CPU and says why, and GPU is a 
     assert.match(error, /the GPU backend is not available \(GPU: no GPU adapter is available\): choose Auto or CPU/, error);
     assert.equal(await plain.page.isEnabled('#run-model'), true, 'the page stays usable');
     const auto = await run(plain.page, 'auto');
-    assert.match(auto, /^ran on CPU \(GPU: no GPU adapter is available\)$/m, auto);
+    assert.match(auto, /^ran on CPU \(GPU: no GPU adapter is available\) · single-threaded build \(the page is not cross-origin isolated\)$/m, auto);
   } finally {
     assert.deepEqual(await plain.close(), [], 'every request stays on the page origin');
   }

@@ -147,6 +147,6 @@ test('with one .hdr and two .img files dropped, the model runs on the image show
   assert.equal(sent.length, 1, `one request to the segmentation worker: ${JSON.stringify(sent)}`);
   assert.equal(sent[0].fields.values, 'Uint8Array', `the stored voxels as bytes: ${JSON.stringify(sent[0].fields)}`);
   assert.equal(sent[0].length, img.length, 'exactly the voxels of the image shown, in their stored type');
-  assert.deepEqual(Object.keys(sent[0].fields).sort(), ['backend', 'files', 'geometry', 'id', 'manifest', 'type', 'values'],
+  assert.deepEqual(Object.keys(sent[0].fields).sort(), ['backend', 'files', 'geometry', 'id', 'manifest', 'threads', 'type', 'values'],
     'nothing but the model, the voxels and their geometry');
 });
