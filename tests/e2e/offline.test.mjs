@@ -76,6 +76,7 @@ test('offline: visit once, go offline, reload — the app starts, opens a droppe
   assert.ok(manifest.models.includes('deepbet'), 'the committed model is part of the offline copy');
   await page.goto(server.origin + '/');
   await offlineReady(page);
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), false, 'this server sends no isolation headers');
   const total = manifest.files.reduce((s, f) => s + f.bytes, 0);
   assert.equal(Number(await page.evaluate(() => document.body.dataset.offlineBytes)), total);
   assert.match(await page.textContent('#offline-status'), new RegExp(`Available offline · ${(total / 1e6).toFixed(1)} MB cached`));
@@ -92,6 +93,8 @@ test('offline: visit once, go offline, reload — the app starts, opens a droppe
   await context.setOffline(true);
   await page.reload();
   await offlineReady(page);
+  // The service worker's copy carries the isolation headers (sw.js): the threaded build may run.
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'isolated once the service worker serves the page');
   // The indicator follows the browser's online/offline events.
   await page.waitForFunction(() => /you are offline/.test(document.getElementById('offline-status').textContent));
   // The network really is off: a file outside the offline copy cannot be fetched.
@@ -111,7 +114,11 @@ test('offline: visit once, go offline, reload — the app starts, opens a droppe
   assert.equal(rows.length, 1);
   assert.equal(rows[0].name, 'Brain');
   assert.ok(rows[0].ml > 1000 && rows[0].ml < 2300, `brain volume ${rows[0].ml} mL`);
-  console.log(`# offline deepbet: ${await page.textContent('#model-result')}; brain ${rows[0].ml} mL`);
+  const status = await page.textContent('#model-result');
+  // The default threads are the cores (at most 8): more than one runs the threaded build here.
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.match(status, cores > 1 ? / · threaded build, \d+ threads/ : / · single-threaded build$/m, status);
+  console.log(`# offline deepbet: ${status}; brain ${rows[0].ml} mL`);
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/offline_deepbet.png') });
 });
 
