@@ -117,6 +117,8 @@ async function openScan(fileList, startedAt = performance.now(), series = undefi
   } finally {
     $('open-progress').hidden = true;
     setBusy(false);
+    // Counts finished opens (shown, refused, or a series to choose): what a caller waits on.
+    document.body.dataset.opens = String(Number(document.body.dataset.opens ?? 0) + 1);
   }
 }
 

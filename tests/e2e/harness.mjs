@@ -111,16 +111,15 @@ export async function openSession(viewport = { width: 1500, height: 700 }, { web
 
 /**
  * Opens `files` through the page's "Open scan" input and waits until that open has finished: the page
- * shows the scan (a new first-slice time) or says why not. Waiting for `state === 'ready'` alone passes
- * at once when a scan is already open, and a model started then would run on the scan being replaced.
+ * shows the scan, says why not, or asks which series (each finished open counts in
+ * `document.body.dataset.opens`). Waiting for `state === 'ready'`, or for a shown message, passes at
+ * once when a scan is already open or an earlier message is still shown, and a model started then
+ * would run on the scan being replaced.
  */
 export async function openScanFiles(page, files) {
-  const before = await page.evaluate(() => document.body.dataset.firstSliceAt ?? '');
+  const before = await page.evaluate(() => document.body.dataset.opens ?? '0');
   await page.setInputFiles('#open-scan', files);
-  await page.waitForFunction(
-    (b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden,
-    before,
-  );
+  await page.waitForFunction((b) => (document.body.dataset.opens ?? '0') !== b, before);
 }
 
 /**
