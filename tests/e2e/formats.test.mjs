@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { openScanFiles, openSession, readNifti, ROOT, SHARED } from './harness.mjs';
+import { openScanFiles, openSession, readNifti, ROOT, SHARED, untilOpened } from './harness.mjs';
 
 const TMP = mkdtempSync(join(tmpdir(), 'medseg-formats-'));
 const SERIES = join(SHARED, 'data/ct/example_ct_dicom');
@@ -53,9 +53,7 @@ test('a DICOM folder with a second series: the page asks which, opens the CT as 
   assert.equal(choices.length, 2, choices.join(' | '));
   const ct = choices.findIndex((c) => c.includes('CT') && c.includes('20 slices'));
   assert.ok(ct >= 0, choices.join(' | '));
-  const before = await page.evaluate(() => document.body.dataset.firstSliceAt ?? '');
-  await page.click(`#series-picker div:nth-of-type(${ct + 1}) button`);
-  await page.waitForFunction((b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden, before);
+  await untilOpened(page, () => page.click(`#series-picker div:nth-of-type(${ct + 1}) button`));
   assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
   assert.equal((await page.textContent('#scan-dims')).trim(), '512 × 512 × 20');
   assert.equal((await page.textContent('#scan-orientation')).trim(), NIBABEL[SEG].orientation);
@@ -80,9 +78,7 @@ test('a DICOM folder with a second series: the page asks which, opens the CT as 
 
 test('"Open folder…" with the DICOM folder opens its one series', async (t) => {
   if (skipWithoutSeries(t)) return;
-  const before = await page.evaluate(() => document.body.dataset.firstSliceAt ?? '');
-  await page.setInputFiles('#open-folder', SERIES);
-  await page.waitForFunction((b) => (document.body.dataset.firstSliceAt ?? '') !== b || !document.getElementById('message').hidden, before);
+  await untilOpened(page, () => page.setInputFiles('#open-folder', SERIES));
   assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
   assert.equal((await page.textContent('#scan-dims')).trim(), '512 × 512 × 20');
   assert.equal(await page.isHidden('#series-picker'), true, 'one series: no question');

@@ -110,16 +110,21 @@ export async function openSession(viewport = { width: 1500, height: 700 }, { web
 }
 
 /**
- * Opens `files` through the page's "Open scan" input and waits until that open has finished: the page
- * shows the scan, says why not, or asks which series (each finished open counts in
- * `document.body.dataset.opens`). Waiting for `state === 'ready'`, or for a shown message, passes at
- * once when a scan is already open or an earlier message is still shown, and a model started then
- * would run on the scan being replaced.
+ * Runs `act` (a file chosen, a folder, a series clicked) and waits until the open it starts has
+ * finished: the page shows the scan, says why not, or asks which series (each finished open counts
+ * in `document.body.dataset.opens`). Waiting for `state === 'ready'`, or for a shown message,
+ * passes at once when a scan is already open or an earlier message is still shown, and a model
+ * started then would run on the scan being replaced.
  */
-export async function openScanFiles(page, files) {
+export async function untilOpened(page, act) {
   const before = await page.evaluate(() => document.body.dataset.opens ?? '0');
-  await page.setInputFiles('#open-scan', files);
+  await act();
   await page.waitForFunction((b) => (document.body.dataset.opens ?? '0') !== b, before);
+}
+
+/** Opens `files` through the page's "Open scan" input and waits until that open has finished. */
+export function openScanFiles(page, files) {
+  return untilOpened(page, () => page.setInputFiles('#open-scan', files));
 }
 
 /**
