@@ -3,6 +3,7 @@
 
 use crate::models::manifest::Intensity;
 use crate::volume::intensity::quantiles;
+use rayon::prelude::*;
 
 /// An intensity scaling fitted to a volume.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,7 +68,7 @@ impl Scaling {
         let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
         match *self {
             Scaling::Linear { offset, scale, clip } => values
-                .iter()
+                .par_iter()
                 .map(|&v| {
                     let s = (finite(v) - offset) * scale;
                     if clip {

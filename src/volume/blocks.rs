@@ -1,6 +1,8 @@
 //! Blocks of a 3D grid (x fastest): cutting a box out, pasting one back, and the order of axes a
 //! network reads them in.
 
+use rayon::prelude::*;
+
 /// A box `[[x0, x1), [y0, y1), [z0, z1)]` in voxels.
 pub type VoxelBox = [[usize; 2]; 3];
 
@@ -56,7 +58,7 @@ impl AxisOrder {
     }
 
     /// A block (x fastest, `xyz`) in the network's order (W fastest).
-    pub fn to_network_order<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
+    pub fn to_network_order<T: Copy + Default + Send + Sync>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
         match self {
             AxisOrder::Zyx => block,
             AxisOrder::Xyz => swap_x_z(&block, xyz),
@@ -64,7 +66,7 @@ impl AxisOrder {
     }
 
     /// A block in the network's order (W fastest) back to x fastest, `xyz` being the block's size.
-    pub fn to_block<T: Copy>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
+    pub fn to_block<T: Copy + Default + Send + Sync>(self, block: Vec<T>, xyz: [usize; 3]) -> Vec<T> {
         match self {
             AxisOrder::Zyx => block,
             AxisOrder::Xyz => swap_x_z(&block, [xyz[2], xyz[1], xyz[0]]),
@@ -72,17 +74,29 @@ impl AxisOrder {
     }
 }
 
-/// Reorders a block stored x-fastest with `size` (x, y, z) so that z is fastest.
-fn swap_x_z<T: Copy>(values: &[T], size: [usize; 3]) -> Vec<T> {
+/// x positions a task of [`swap_x_z`] reorders: one cache line of `f32` read per (y, z).
+const X_TILE: usize = 16;
+
+/// Reorders a block stored x-fastest with `size` (x, y, z) so that z is fastest. Tiles of
+/// [`X_TILE`] x positions run on the rayon pool, each reading its rows of x contiguously.
+fn swap_x_z<T: Copy + Default + Send + Sync>(values: &[T], size: [usize; 3]) -> Vec<T> {
     let [nx, ny, nz] = size;
-    let mut out = Vec::with_capacity(values.len());
-    for x in 0..nx {
-        for y in 0..ny {
-            for z in 0..nz {
-                out.push(values[x + nx * (y + ny * z)]);
+    let mut out = vec![T::default(); values.len()];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(X_TILE * ny * nz).enumerate().for_each(|(tile, out)| {
+        let x0 = tile * X_TILE;
+        let width = out.len() / (ny * nz);
+        for z in 0..nz {
+            for y in 0..ny {
+                let row = &values[x0 + nx * (y + ny * z)..][..width];
+                for (dx, &value) in row.iter().enumerate() {
+                    out[(dx * ny + y) * nz + z] = value;
+                }
             }
         }
-    }
+    });
     out
 }
 
@@ -108,6 +122,11 @@ mod tests {
     fn axis_orders_round_trip() {
         let xyz = [2, 3, 4];
         let block: Vec<u32> = (0..24).collect();
+        let odd = [X_TILE + 3, 2, 5]; // more than one tile, the last one partial
+        let values: Vec<u32> = (0..odd.iter().product::<usize>() as u32).collect();
+        let swapped = AxisOrder::Xyz.to_network_order(values.clone(), odd);
+        assert_eq!(swapped[(X_TILE + 1) * 2 * 5 + 5 + 3], values[X_TILE + 1 + odd[0] * (1 + 2 * 3)]);
+        assert_eq!(AxisOrder::Xyz.to_block(swapped, odd), values);
         for order in [AxisOrder::Zyx, AxisOrder::Xyz] {
             let network = order.to_network_order(block.clone(), xyz);
             assert_eq!(order.to_block(network, xyz), block, "{order:?}");

@@ -168,19 +168,22 @@ pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: Vec<T>, from: &
 /// Resizes a block (x fastest) to `to` voxels by nearest neighbour with PyTorch's
 /// `nearest-exact` rule: source index `min(floor((dst + 0.5) · n_in / n_out), n_in − 1)`,
 /// computed in float32 as PyTorch does.
-pub fn resize_nearest_exact<T: Copy>(values: &[T], from: [usize; 3], to: [usize; 3]) -> Vec<T> {
+pub fn resize_nearest_exact<T: Copy + Default + Send + Sync>(values: &[T], from: [usize; 3], to: [usize; 3]) -> Vec<T> {
     let sources = |axis: usize| -> Vec<usize> {
         let scale = from[axis] as f32 / to[axis] as f32;
         (0..to[axis]).map(|d| (((d as f32 + 0.5) * scale).floor() as usize).min(from[axis] - 1)).collect()
     };
     let (xs, ys, zs) = (sources(0), sources(1), sources(2));
-    let mut out = Vec::with_capacity(to.iter().product());
-    for &z in &zs {
-        for &y in &ys {
-            let row = from[0] * (y + from[1] * z);
-            out.extend(xs.iter().map(|&x| values[row + x]));
-        }
+    let mut out = vec![T::default(); to.iter().product()];
+    if out.is_empty() {
+        return out;
     }
+    out.par_chunks_mut(to[0] * to[1]).zip(&zs).for_each(|(plane, &z)| {
+        for (line, &y) in plane.chunks_mut(to[0]).zip(&ys) {
+            let row = &values[from[0] * (y + from[1] * z)..];
+            line.iter_mut().zip(&xs).for_each(|(out, &x)| *out = row[x]);
+        }
+    });
     out
 }
 
