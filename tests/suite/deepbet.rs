@@ -84,3 +84,38 @@ fn deepbet_on_the_mni152_template_masks_its_brain() {
     assert!(covered >= 0.995, "grey+white covered {covered:.4}");
     assert!((got - 1952.7).abs() < 10.0, "{got:.1} mL");
 }
+
+/// tract's matrix products split their output tiles across threads, and medseg's own parallel
+/// steps (the deconvolution scatter, the output softmax) work on fixed blocks: a network's raw
+/// output must not depend on the number of threads. The locator network (a LinkNet3d like the
+/// main one: strided convolutions, transposed convolutions, instance norms, softmax) on t1_crop
+/// resized to its 128³ input, on the calling thread and on a pool of two.
+#[test]
+fn deepbet_outputs_are_the_same_on_one_thread_and_on_two() {
+    use medseg::engine::threads::use_threads;
+    use medseg::volume::resample::resize_nearest_exact;
+
+    let Some(bytes) = common::read_shared("data/brain/t1_crop.nii.gz") else { return };
+    let scan = read_nifti(&bytes, ReadLimits::default()).unwrap();
+    let values = scan.volume_f32(0).unwrap();
+    let small = resize_nearest_exact(&values, scan.shape3(), [128, 128, 128]);
+    let top = small.iter().copied().fold(f32::MIN, f32::max);
+    let input: Vec<f32> = small.iter().map(|v| v / top).collect();
+    let model = deepbet();
+    let locator = model.locator.as_ref().expect("deepbet has a locator network");
+    let shape = [1, 1, 128, 128, 128];
+
+    use_threads(1);
+    let (one, one_shape) = block_on(locator.run(input.clone(), &shape)).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    use_threads(2);
+    let (two, two_shape) = pool.install(|| block_on(locator.run(input, &shape))).unwrap();
+    use_threads(1);
+
+    assert_eq!(one_shape, two_shape);
+    let largest = one.iter().zip(&two).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let differing = one.iter().zip(&two).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    println!("deepbet locator, 1 vs 2 threads: {differing} of {} outputs differ, largest |Δ| {largest:e}", one.len());
+    assert!(largest <= 1e-5, "largest |Δ| {largest}");
+    assert_eq!(differing, 0, "the outputs are the same bit for bit");
+}
