@@ -17,7 +17,7 @@ THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+s
 	-C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
 	-C link-arg=--export=__tls_base
 
-.PHONY: serve test test-native test-wasm test-browser web setup-build fuzz bench
+.PHONY: serve test test-native test-wasm test-browser web setup-build fuzz bench bench-models
 
 serve: web
 	scripts/setup.sh sample
@@ -98,3 +98,15 @@ bench: web
 	python3 scripts/bench_nibabel.py $(BENCH_FILES)
 	scripts/setup.sh browser
 	cd tests/e2e && node bench.mjs $(abspath $(BENCH_FILES))
+
+## Benchmark (not a test): deepbet, three MeshNets and LiteMedSAM against onnxruntime, 1 thread each,
+## in one table: the page vs onnxruntime-web, native medseg vs onnxruntime, peak memory
+## (scripts/bench_models.py). RUNS (default 3, MeshNets 1) and MODELS (a subset, e.g.
+## MODELS=model5_gw_ae,litemedsam_decoder) choose.
+BENCH_MESHNETS := model5_gw_ae model20chan3cls model30chan18cls
+bench-models: web
+	scripts/setup.sh bench browser
+	cargo build --release --bin medseg
+	if [ -d ../shared/models/brainchop-tfjs ]; then MEDSEG_MODELS=$(CURDIR)/models \
+		$(CARGO_TARGET_DIR)/release/medseg models fetch --from ../shared/models/brainchop-tfjs $(BENCH_MESHNETS); fi
+	python3 scripts/bench_models.py

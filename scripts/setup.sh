@@ -16,6 +16,8 @@
 #                              MGH/MGZ and NRRD files with them and read medseg's files back
 #   scripts/setup.sh dicom     PyPI pydicom (+ numpy), pinned, and Debian dcm2niix: the DICOM tests compare
 #                              medseg's series reader with pydicom's values and dcm2niix's NIfTI
+#   scripts/setup.sh bench     PyPI onnxruntime and onnx (+ numpy), pinned: the peer benchmarks
+#                              (make bench-models, scripts/profile_model.py) run onnxruntime natively
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,8 @@ NIBABEL_VERSION=5.4.2
 TRIMESH_VERSION=5.2.0
 PYNRRD_VERSION=1.1.3
 PYDICOM_VERSION=3.0.2
+ONNXRUNTIME_VERSION=1.32.0
+ONNX_VERSION=1.23.2
 TESTDATA_DIR=tests/data/public
 # sha256sum's format, paths relative to $TESTDATA_DIR (see setup_testdata).
 TESTDATA_PINS=tests/data/public.sha256
@@ -176,6 +180,13 @@ setup_dicom() {
         say "installing Debian's dcm2niix (the DICOM tests compare with its NIfTI)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcm2niix >/dev/null
+    fi
+}
+
+setup_bench() {
+    if [ "$(python3 -c 'import onnxruntime, onnx, numpy; print(onnxruntime.__version__, onnx.__version__)' 2>/dev/null)" != "$ONNXRUNTIME_VERSION $ONNX_VERSION" ]; then
+        say "installing onnxruntime $ONNXRUNTIME_VERSION and onnx $ONNX_VERSION from PyPI (the peer benchmarks)"
+        python3 -m pip install --quiet "onnxruntime==$ONNXRUNTIME_VERSION" "onnx==$ONNX_VERSION" numpy
     fi
 }
 

@@ -178,6 +178,7 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
       body.medsamMs = reply.ms.toFixed(1);
       body.medsamTotalMs = total.toFixed(1);
       body.medsamEncoded = reply.encoded ? '1' : '0';
+      body.medsamWasmMB = (reply.wasmBytes / 2 ** 20).toFixed(0); // the worker's wasm memory (benchmarks)
       body.medsamBoxes = String(Number(body.medsamBoxes ?? 0) + 1);
     } catch (e) {
       $('medsam-result').textContent = '';

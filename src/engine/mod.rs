@@ -6,12 +6,14 @@
 //! - [`gpu`]: the wgpu device, WGSL kernels and the graph executor with CPU fallback.
 //! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
 //! - [`softmax`]: the channel softmax networks end with, run outside tract.
+//! - [`profile`]: per-node times of a network's CPU run (`medseg profile`).
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
 pub(crate) mod error;
 pub mod gpu;
 pub mod network;
 pub mod onnx_graph;
+pub mod profile;
 pub mod softmax;
 pub mod streaming;
 pub(crate) mod tensor;

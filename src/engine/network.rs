@@ -35,7 +35,7 @@ pub struct Network {
     gpu_plan: Mutex<Option<CachedGpuPlan>>,
     gpu_weights: WeightCache,
     /// The softmax an output ends with, computed after the run instead of in the graph.
-    output_softmax: Option<OutputSoftmax>,
+    pub(super) output_softmax: Option<OutputSoftmax>,
 }
 
 impl Network {
@@ -107,7 +107,8 @@ impl Network {
         Err(RunError::Shape(format!("the model takes input [{}], the scan gives {shape:?}", text.join(", "))))
     }
 
-    fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, RunError> {
+    /// The optimized CPU plan for these input shapes (made and cached on first use).
+    pub(super) fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, RunError> {
         self.check_inputs(shapes)?;
         let mut cached = self.plan.lock().expect("plan cache lock");
         if let Some((s, plan)) = cached.as_ref() {

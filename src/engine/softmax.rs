@@ -18,6 +18,8 @@ const BLOCK: usize = 16 * 1024;
 pub struct OutputSoftmax {
     /// Which graph output it applies to.
     pub output: usize,
+    /// The Softmax node's name (its output's name when it has none, as tract names nodes).
+    pub name: String,
     /// The ONNX `axis` attribute (negative counts from the end).
     axis: i64,
     /// Opset 13 and later: over `axis` alone; before: over every axis from `axis` on.
@@ -41,11 +43,12 @@ pub fn split_output_softmax(proto: &ModelProto) -> Option<(ModelProto, OutputSof
         return None;
     }
     let axis = node.attribute.iter().find(|a| a.name == "axis").map_or(if opset >= 13 { -1 } else { 1 }, |a| a.i);
+    let name = if node.name.is_empty() { node.output[0].clone() } else { node.name.clone() };
     let mut split = proto.clone();
     let graph = split.graph.as_mut()?;
     graph.output[output].name = input.clone();
     graph.node.remove(node_index);
-    Some((split, OutputSoftmax { output, axis, single_axis: opset >= 13 }))
+    Some((split, OutputSoftmax { output, name, axis, single_axis: opset >= 13 }))
 }
 
 impl OutputSoftmax {
@@ -220,7 +223,9 @@ mod tests {
         softmax.apply(&mut flat, &shape).unwrap();
         let per_item: f32 = flat[..60].iter().sum();
         assert!((per_item - 1.0).abs() < 1e-5, "{per_item}");
-        assert!(OutputSoftmax { output: 0, axis: 4, single_axis: true }.apply(&mut flat, &shape).is_err());
+        assert!(OutputSoftmax { output: 0, name: "softmax".into(), axis: 4, single_axis: true }
+            .apply(&mut flat, &shape)
+            .is_err());
     }
 
     #[test]

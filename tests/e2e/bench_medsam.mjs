@@ -3,7 +3,9 @@
 // SLICES axial slices of the example CT a box around the liver (the TotalSegmentator map's label 5)
 // is drawn once: the worker encodes that slice (LiteMedSAM's encoder) and decodes the box. Prints
 // the worker's milliseconds per box (encoder + decoder; the first box of a page also starts the
-// worker's pool) and which build ran, then the median per thread count.
+// worker's pool) and which build ran; then a second, slightly smaller box on the same slice
+// (decoder only: the slice is encoded). Then the medians per thread count and the worker's wasm
+// memory at the end (it only grows: its peak).
 // With --propagate: one box on the liver's middle slice, then "Propagate through the volume" over
 // the liver's slices (the range of label 5); prints the seconds the page reports.
 // Usage: node bench_medsam.mjs [SLICES] [--threads N[,…]] [--propagate]   (SLICES 5, threads 1,2 by default)
@@ -89,21 +91,29 @@ const results = {};
 for (const threads of threadCounts) {
   const page = await boxPage(threads);
   const ms = [];
+  const decoderMs = [];
   let build = '';
+  let wasmMB = '';
   for (const { k, box: [x0, y0, x1, y1] } of boxes) {
     await page.evaluate(([i, j, kk]) => window.medsegViewer.setVoxel([i, j, kk]), [y0, x0, k]);
     const data = await dragMedsamBox(page, [y0, x0, k], [y1, x1, k]);
     if (data.medsamEncoded !== '0') console.log(`  slice ${k}: already encoded (prefetched), not counted`);
     else ms.push(Number(data.medsamMs));
+    const again = await dragMedsamBox(page, [y0 + 2, x0 + 2, k], [y1 - 2, x1 - 2, k]);
+    if (again.medsamEncoded === '1') decoderMs.push(Number(again.medsamMs));
+    wasmMB = again.medsamWasmMB;
     build = (await page.textContent('#medsam-result')).match(/(single-threaded|threaded) build[^\n·]*/)?.[0] ?? build;
   }
-  console.log(`${threads} thread(s) asked: ${build}; box on a new slice (encoder + decoder): ${ms.join(', ')} ms`);
-  results[threads] = ms;
+  console.log(`${threads} thread(s) asked: ${build}; box on a new slice (encoder + decoder): ${ms.join(', ')} ms; ` +
+    `decoder only: ${decoderMs.join(', ')} ms`);
+  results[threads] = { ms, decoderMs, wasmMB };
   await page.close();
 }
-for (const [threads, ms] of Object.entries(results)) {
+for (const [threads, { ms, decoderMs, wasmMB }] of Object.entries(results)) {
   // The first box also starts the worker's pool and compiles: the median of the others.
-  console.log(`LiteMedSAM in the page, ${threads} thread(s): median ${median(ms.slice(1))} ms per new slice (${ms.length - 1} slices)`);
+  console.log(`LiteMedSAM in the page, ${threads} thread(s): median ${median(ms.slice(1))} ms per new slice ` +
+    `(${ms.length - 1} slices), decoder only median ${median(decoderMs)} ms (${decoderMs.length} boxes), ` +
+    `wasm memory ${wasmMB} MB`);
 }
 await browser.close();
 await server.close();

@@ -1,6 +1,6 @@
 // Browser peer benchmark (not a test): onnxruntime-web, wasm, THREADS threads (1 by default), in the same Chromium the
 // page runs in. Usage: [RUNS=3] [THREADS=2] node bench_ort.mjs DIR_WITH_ONNX D H W MODEL...
-// (RUNS runs of one session on the same input, median; 1 by default)
+// (RUNS runs of one session on the same input, median; 1 by default), and the wasm memory it took.
 import { join, resolve } from 'node:path';
 import { ISOLATION, launch, serve, ROOT } from './harness.mjs';
 
@@ -20,7 +20,8 @@ for (const model of models) {
   try {
     const r = await page.evaluate(([url, dims, runs]) => window.runOrt(url, dims, runs), [`/onnx/${model}.onnx`, [1, 1, +d, +h, +w], runs]);
     const of = runs > 1 ? ` (median of ${runs}: ${r.all.map((s) => s.toFixed(1)).join(', ')})` : '';
-    console.log(`${model} [1,1,${d},${h},${w}]: onnxruntime-web (wasm, ${threads} thread(s)) ${r.seconds.toFixed(1)} s${of}`);
+    console.log(`${model} [1,1,${d},${h},${w}]: onnxruntime-web (wasm, ${threads} thread(s)) ${r.seconds.toFixed(1)} s${of}, ` +
+      `wasm memory ${(r.wasmBytes / 2 ** 20).toFixed(0)} MB`);
   } catch (e) {
     console.log(`${model}: onnxruntime-web failed: ${e.message.split('\n')[0]}`);
   }

@@ -96,9 +96,19 @@ fn every_command_has_help_and_the_exit_statuses_are_documented() {
     for text in ["Exit status", "segment", "medsam", "models", "bench"] {
         assert!(stdout(&top).contains(text), "medseg --help should mention {text:?}: {}", stdout(&top));
     }
-    for command in
-        ["info", "segment", "eval", "models", "models fetch", "models list", "medsam", "mesh", "compare", "bench"]
-    {
+    for command in [
+        "info",
+        "segment",
+        "eval",
+        "models",
+        "models fetch",
+        "models list",
+        "medsam",
+        "mesh",
+        "compare",
+        "bench",
+        "profile",
+    ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
         let help = medseg(&args, None);
@@ -107,6 +117,21 @@ fn every_command_has_help_and_the_exit_statuses_are_documented() {
     }
     let segment = stdout(&medseg(&["segment", "--help"], None));
     assert!(["--backend <BACKEND>", "--threads <N>", "--jobs <J>"].iter().all(|o| segment.contains(o)), "{segment}");
+}
+
+#[test]
+fn profile_times_every_node_and_the_output_softmax_as_json_lines() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/deepbet/deepbet_bbox_w8.onnx");
+    let o = medseg(&["profile", model, "--shape", "1,1,32,32,32", "--runs", "1", "--threads", "1"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() > 100, "one row per tract node: {} rows", rows.len());
+    assert!(rows.iter().all(|r| r["name"].is_string() && r["op"].is_string() && r["ms"].as_f64().unwrap() >= 0.0));
+    assert!(rows.iter().any(|r| r["name"].as_str().unwrap().starts_with("/init/0/Conv")), "ONNX names carried over");
+    let last = rows.last().unwrap();
+    assert_eq!((last["name"].as_str(), last["op"].as_str()), (Some("/Softmax"), Some("Softmax")));
+    assert_fails(&medseg(&["profile", model, "--shape", "1,x"], None), 2, "positive sizes");
+    assert_fails(&medseg(&["profile", model, "--shape", "1,1,32,32"], None), 1, "input");
 }
 
 #[test]

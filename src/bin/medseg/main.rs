@@ -21,6 +21,8 @@ mod mesh;
 #[cfg(not(target_arch = "wasm32"))]
 mod models;
 #[cfg(not(target_arch = "wasm32"))]
+mod profile;
+#[cfg(not(target_arch = "wasm32"))]
 mod progress;
 #[cfg(not(target_arch = "wasm32"))]
 mod scan;
@@ -78,6 +80,8 @@ enum Command {
     Compare(compare::Args),
     /// Benchmarks: decoding, MedSAM's encoder/decoder, or a segmentation model
     Bench(bench::Args),
+    /// Milliseconds per node of an ONNX model's CPU run, as JSON lines (scripts/profile_model.py)
+    Profile(profile::Args),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -104,6 +108,7 @@ fn main() -> std::process::ExitCode {
         Command::Medsam(args) => block_on(medsam::run(&args)),
         Command::Compare(args) => compare::run(&args),
         Command::Bench(args) => block_on(bench::run(&args)),
+        Command::Profile(args) => profile::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,8 +1,9 @@
 // Peer benchmark: onnxruntime-web (wasm backend; ort.html?threads=N, 1 by default: more needs a
 // cross-origin isolated page) on an ONNX model;
 // window.runOrt(url, dims, runs = 1) resolves to {seconds (the median), all (every run's seconds),
-// outputDims} for `runs` runs of one session on the same random input. `dims` is one input's
-// dims, or a list of dims, one per model input in order.
+// outputDims, wasmBytes} for `runs` runs of one session on the same random input. `dims` is one
+// input's dims, or a list of dims, one per model input in order. wasmBytes: the size of the wasm
+// memories made so far (they only grow: their peak; ort.html notes each one made).
 import * as ort from '/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 ort.env.wasm.numThreads = Number(new URLSearchParams(location.search).get('threads') ?? 1);
@@ -27,6 +28,7 @@ window.runOrt = async (url, dims, runs = 1) => {
     for (const tensor of Object.values(out)) tensor.dispose?.();
   }
   const seconds = all.slice().sort((a, b) => a - b)[all.length >> 1];
-  return { seconds, all, outputDims };
+  const wasmBytes = window.wasmMemories.reduce((sum, memory) => sum + memory.buffer.byteLength, 0);
+  return { seconds, all, outputDims, wasmBytes };
 };
 document.getElementById('out').textContent = 'ready';
