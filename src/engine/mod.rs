@@ -7,8 +7,10 @@
 //! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
 //! - [`softmax`]: the channel softmax networks end with, run outside tract.
 //! - [`profile`]: per-node times of a network's CPU run (`medseg profile`).
+//! - [`deconv`]: 3D transposed convolutions rewritten for tract (a parallel scatter).
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
+pub mod deconv;
 pub(crate) mod error;
 pub mod gpu;
 pub mod network;

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::engine::deconv::rewrite_deconvolutions;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
@@ -118,7 +119,9 @@ impl Network {
         }
         let plan = self
             .typed_for(shapes)?
-            .into_optimized()
+            .into_decluttered()
+            .and_then(|mut m| rewrite_deconvolutions(&mut m).map(|()| m))
+            .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
         *cached = Some((shapes.to_vec(), plan.clone()));
