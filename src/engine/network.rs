@@ -4,6 +4,8 @@
 
 use std::sync::Mutex;
 
+use rayon::prelude::*;
+
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -117,26 +119,32 @@ impl Network {
                 return Ok(plan.clone());
             }
         }
-        let plan = self
-            .typed_for(shapes)?
-            .into_decluttered()
-            .and_then(|mut m| rewrite_deconvolutions(&mut m).map(|()| m))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))?;
+        let plan = optimized_plan(self.model.clone(), shapes)?;
         *cached = Some((shapes.to_vec(), plan.clone()));
         Ok(plan)
     }
 
-    /// The graph with these input shapes, typed.
-    fn typed_for(&self, shapes: &[Vec<usize>]) -> Result<TypedModel, RunError> {
-        let mut model = self.model.clone();
-        for (i, shape) in shapes.iter().enumerate() {
-            model = model
-                .with_input_fact(i, f32::fact(shape).into())
-                .map_err(|e| RunError::Shape(format!("input shape {shape:?}: {e:#}")))?;
+    /// Makes the CPU plans of several networks for these input shapes at once, one rayon task
+    /// each: planning is tract's graph optimisation, long and serial in itself, so a model with a
+    /// locator and a main network plans both in the time of one. Networks that run on a GPU, or
+    /// already hold a plan for their shapes, are left as they are.
+    pub fn plan_together(networks: &[(&Network, Vec<Vec<usize>>)]) -> Result<(), RunError> {
+        let mut work = Vec::new();
+        for (at, (network, shapes)) in networks.iter().enumerate() {
+            network.check_inputs(shapes)?;
+            let on_gpu = network.accelerator.as_ref().is_some_and(|a| a.usable());
+            let planned = network.plan.lock().expect("plan cache lock").as_ref().is_some_and(|(s, _)| s == shapes);
+            if !on_gpu && !planned {
+                work.push((at, network.model.clone(), shapes.clone()));
+            }
         }
-        model.into_typed().map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))
+        let plans: Vec<(usize, Result<Arc<Plan>, RunError>)> =
+            work.into_par_iter().map(|(at, model, shapes)| (at, optimized_plan(model, &shapes))).collect();
+        for (at, plan) in plans {
+            let (network, shapes) = &networks[at];
+            *network.plan.lock().expect("plan cache lock") = Some((shapes.clone(), plan?));
+        }
+        Ok(())
     }
 
     /// The GPU plan for these input shapes (made and cached on first use).
@@ -148,8 +156,7 @@ impl Network {
                 return Ok(plan.clone());
             }
         }
-        let model = self
-            .typed_for(shapes)
+        let model = typed(self.model.clone(), shapes)
             .and_then(|m| m.into_decluttered().map_err(|e| RunError::Shape(format!("{e:#}"))))
             .map_err(|e| GpuError::Graph(e.to_string()))?;
         let plan = Arc::new(GpuPlan::new(accelerator.gpu.clone(), model, &self.gpu_weights)?);
@@ -244,6 +251,27 @@ impl Network {
             })
             .collect()
     }
+}
+
+/// `model` with these input shapes, typed.
+fn typed(mut model: InferenceModel, shapes: &[Vec<usize>]) -> Result<TypedModel, RunError> {
+    for (i, shape) in shapes.iter().enumerate() {
+        model = model
+            .with_input_fact(i, f32::fact(shape).into())
+            .map_err(|e| RunError::Shape(format!("input shape {shape:?}: {e:#}")))?;
+    }
+    model.into_typed().map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))
+}
+
+/// `model` with these input shapes, typed, rewritten where medseg runs an op better than tract
+/// (`super::deconv`), optimized and planned.
+fn optimized_plan(model: InferenceModel, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, RunError> {
+    typed(model, shapes)?
+        .into_decluttered()
+        .and_then(|mut m| rewrite_deconvolutions(&mut m).map(|()| m))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))
 }
 
 /// Parses an ONNX file's bytes into its graph.

@@ -27,6 +27,10 @@ pub async fn segment_located(
 ) -> Result<Vec<u16>, RunError> {
     let axes = plan.axes;
     let small_shape = axes.xyz(locate.locator_size);
+    if main.streamed.is_none() {
+        let input = |dhw: [usize; 3]| vec![vec![1, 1, dhw[0], dhw[1], dhw[2]]];
+        Network::plan_together(&[(locator, input(locate.locator_size)), (&main.network, input(locate.size))])?;
+    }
     let small = resize_nearest_exact(values, shape, small_shape);
     let scaling = Scaling::fit(&small, &plan.intensity);
     let mut found =
