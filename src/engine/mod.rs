@@ -8,6 +8,7 @@
 //! - [`softmax`]: the channel softmax networks end with, run outside tract.
 //! - [`profile`]: per-node times of a network's CPU run (`medseg profile`).
 //! - [`deconv`]: 3D transposed convolutions rewritten for tract (a parallel scatter).
+//! - [`parallel_ops`]: parallel stand-ins for tract's serial padding, max-pooling and row sums.
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
 pub mod deconv;
@@ -15,6 +16,7 @@ pub(crate) mod error;
 pub mod gpu;
 pub mod network;
 pub mod onnx_graph;
+pub mod parallel_ops;
 pub mod profile;
 pub mod softmax;
 pub mod streaming;

@@ -13,6 +13,7 @@ use crate::engine::deconv::rewrite_deconvolutions;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
+use crate::engine::parallel_ops::parallelize;
 use crate::engine::softmax::{split_output_softmax, OutputSoftmax};
 use crate::engine::tensor::{Progress, Shaped};
 
@@ -264,12 +265,14 @@ fn typed(mut model: InferenceModel, shapes: &[Vec<usize>]) -> Result<TypedModel,
 }
 
 /// `model` with these input shapes, typed, rewritten where medseg runs an op better than tract
-/// (`super::deconv`), optimized and planned.
+/// (`super::deconv`), optimized, with tract's serial ops swapped for parallel ones
+/// (`super::parallel_ops`), and planned.
 fn optimized_plan(model: InferenceModel, shapes: &[Vec<usize>]) -> Result<Arc<Plan>, RunError> {
     typed(model, shapes)?
         .into_decluttered()
         .and_then(|mut m| rewrite_deconvolutions(&mut m).map(|()| m))
         .and_then(|m| m.into_optimized())
+        .and_then(|mut m| parallelize(&mut m).map(|()| m))
         .and_then(|m| m.into_runnable())
         .map_err(|e| RunError::Shape(format!("input shapes {shapes:?}: {e:#}")))
 }

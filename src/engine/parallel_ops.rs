@@ -1,0 +1,380 @@
+//! Parallel stand-ins for tract ops that run on one thread: constant padding (tract pads the
+//! input of a strided convolution into a new tensor), 3D max-pooling, and the sum or mean of
+//! squares along the last axis (the instance norms of deepbet's LinkNet). In deepbet's profile
+//! (`medseg profile`, 2 threads) these took a third of the network's time with the second core
+//! idle. [`parallelize`] swaps them into an optimized graph; each computes what tract's op does,
+//! the same values bit for bit, in fixed blocks whatever the number of threads.
+
+use rayon::prelude::*;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::array::{Pad, PadMode};
+use tract_onnx::tract_core::ops::cnn::OptMaxPool;
+use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
+
+/// Rows of a reduction per rayon task.
+const ROWS_PER_TASK: usize = 256;
+
+/// Replaces, in an optimized `model` with concrete shapes, the f32 ops this module runs in
+/// parallel; others stay tract's.
+pub fn parallelize(model: &mut TypedModel) -> TractResult<()> {
+    for id in 0..model.nodes().len() {
+        let node = model.node(id);
+        let Some(input) = node.inputs.first() else { continue };
+        let fact = model.outlet_fact(*input)?;
+        let Some(shape) = fact.shape.as_concrete().map(|s| s.to_vec()) else { continue };
+        if fact.datum_type != f32::datum_type() || node.outputs.len() != 1 {
+            continue;
+        }
+        let replacement: Option<Box<dyn TypedOp>> = if let Some(pad) = node.op_as::<Pad>() {
+            ConstantPad::of(pad, shape).map(|op| Box::new(op) as _)
+        } else if let Some(pool) = node.op_as::<OptMaxPool>() {
+            MaxPool3d::of(pool, &shape)?.map(|op| Box::new(op) as _)
+        } else if let Some(reduce) = node.op_as::<Reduce>() {
+            RowReduce::of(reduce, shape).map(|op| Box::new(op) as _)
+        } else {
+            None
+        };
+        if let Some(op) = replacement {
+            model.node_mut(id).op = op;
+        }
+    }
+    Ok(())
+}
+
+/// An f32 tensor of `shape` whose every value `fill` writes.
+fn filled(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<TValue> {
+    let mut output = unsafe { Tensor::uninitialized::<f32>(shape)? };
+    fill(output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+    Ok(output.into_tvalue())
+}
+
+/// Padding with a constant, row by row (the last axis) on the rayon pool.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct ConstantPad {
+    input: Vec<usize>,
+    pads: Vec<(usize, usize)>,
+    /// The constant's bits (f32).
+    value: u32,
+}
+
+impl ConstantPad {
+    fn of(pad: &Pad, input: Vec<usize>) -> Option<ConstantPad> {
+        let PadMode::Constant(value) = &pad.mode else { return None };
+        let value = value.cast_to_scalar::<f32>().ok()?;
+        (!input.is_empty() && pad.pads.len() == input.len()).then(|| ConstantPad {
+            input,
+            pads: pad.pads.clone(),
+            value: value.to_bits(),
+        })
+    }
+
+    fn output_shape(&self) -> Vec<usize> {
+        self.input.iter().zip(&self.pads).map(|(n, (before, after))| n + before + after).collect()
+    }
+}
+
+impl Op for ConstantPad {
+    fn name(&self) -> StaticName {
+        "ConstantPad".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for ConstantPad {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let plain = inputs[0].try_as_plain_ram()?;
+        let input = plain.as_slice::<f32>()?;
+        ensure!(input.len() == self.input.iter().product::<usize>(), "ConstantPad: input of {} values", input.len());
+        let shape = self.output_shape();
+        let value = f32::from_bits(self.value);
+        let rank = shape.len();
+        let (width, (before, _)) = (self.input[rank - 1], self.pads[rank - 1]);
+        let output = filled(&shape, |out| {
+            out.par_chunks_mut(shape[rank - 1]).enumerate().for_each(|(row, out_row)| {
+                // the input row this output row copies, if it is not padding
+                let mut source = Some(0usize);
+                let mut rest = row;
+                let mut stride = 1;
+                for axis in (0..rank - 1).rev() {
+                    let at = rest % shape[axis];
+                    rest /= shape[axis];
+                    let inside = at.checked_sub(self.pads[axis].0).filter(|&i| i < self.input[axis]);
+                    source = source.zip(inside).map(|(s, i)| s + i * stride);
+                    stride *= self.input[axis];
+                }
+                match source {
+                    Some(r) => {
+                        out_row[..before].fill(value);
+                        out_row[before..before + width].copy_from_slice(&input[r * width..][..width]);
+                        out_row[before + width..].fill(value);
+                    }
+                    None => out_row.fill(value),
+                }
+            })
+        })?;
+        Ok(tvec!(output))
+    }
+}
+
+impl TypedOp for ConstantPad {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(self.output_shape())))
+    }
+
+    as_op!();
+}
+
+/// Max-pooling of `N C D H W` volumes (padding ignored), one output plane per rayon task.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct MaxPool3d {
+    /// Batch × channels.
+    planes: usize,
+    input: [usize; 3],
+    output: [usize; 3],
+    kernel: [usize; 3],
+    strides: [usize; 3],
+    dilations: [usize; 3],
+    pad_before: [usize; 3],
+    /// The output shape, batch and channel axes included.
+    output_shape: Vec<usize>,
+}
+
+impl MaxPool3d {
+    fn of(pool: &OptMaxPool, shape: &[usize]) -> TractResult<Option<MaxPool3d>> {
+        let spec = &pool.pool_spec;
+        if pool.with_index_outputs.is_some() || spec.rank() != 3 || spec.data_format.c_is_last() {
+            return Ok(None);
+        }
+        let data = spec.data_format.shape(shape.to_vec())?;
+        let three = |v: &[usize]| [v[0], v[1], v[2]];
+        let input = three(data.hw_dims());
+        let geometry = spec.padding.compute(&input, &spec.kernel_shape, &spec.dilations(), &spec.strides());
+        let output = [geometry[0].convoluted, geometry[1].convoluted, geometry[2].convoluted];
+        let mut output_shape: Vec<usize> = shape[..shape.len() - 3].to_vec();
+        output_shape.extend(output);
+        Ok(Some(MaxPool3d {
+            planes: shape[..shape.len() - 3].iter().product(),
+            input,
+            output,
+            kernel: three(&spec.kernel_shape),
+            strides: three(&spec.strides()),
+            dilations: three(&spec.dilations()),
+            pad_before: [geometry[0].pad_before, geometry[1].pad_before, geometry[2].pad_before],
+            output_shape,
+        }))
+    }
+
+    /// The input indices along `axis` of output `o`'s window (padding left out).
+    fn window(&self, axis: usize, o: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.kernel[axis]).filter_map(move |k| {
+            let at = (o * self.strides[axis] + k * self.dilations[axis]).checked_sub(self.pad_before[axis])?;
+            (at < self.input[axis]).then_some(at)
+        })
+    }
+}
+
+impl Op for MaxPool3d {
+    fn name(&self) -> StaticName {
+        "MaxPool3d".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for MaxPool3d {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let plain = inputs[0].try_as_plain_ram()?;
+        let input = plain.as_slice::<f32>()?;
+        let [id, ih, iw] = self.input;
+        let [od, oh, ow] = self.output;
+        ensure!(input.len() == self.planes * id * ih * iw, "MaxPool3d: input of {} values", input.len());
+        let xs: Vec<Vec<usize>> = (0..ow).map(|ox| self.window(2, ox).collect()).collect();
+        let output = filled(&self.output_shape, |out| {
+            out.par_chunks_mut(oh * ow).enumerate().for_each(|(ix, plane)| {
+                let (volume, oz) = (ix / od, ix % od);
+                let volume = &input[volume * id * ih * iw..][..id * ih * iw];
+                for (oy, row) in plane.chunks_exact_mut(ow).enumerate() {
+                    for (value, xs) in row.iter_mut().zip(&xs) {
+                        // tract's fold: the largest value, from the lowest f32
+                        let mut max = f32::MIN;
+                        for z in self.window(0, oz) {
+                            for y in self.window(1, oy) {
+                                let line = &volume[(z * ih + y) * iw..][..iw];
+                                for &x in xs {
+                                    if line[x] > max {
+                                        max = line[x];
+                                    }
+                                }
+                            }
+                        }
+                        *value = max;
+                    }
+                }
+            })
+        })?;
+        Ok(tvec!(output))
+    }
+}
+
+impl TypedOp for MaxPool3d {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(&self.output_shape)))
+    }
+
+    as_op!();
+}
+
+/// A sum or a mean of squares along the last axis, blocks of rows on the rayon pool, each row
+/// summed by tract's own reduction kernel as tract does.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct RowReduce {
+    input: Vec<usize>,
+    squares: bool,
+}
+
+impl RowReduce {
+    fn of(reduce: &Reduce, input: Vec<usize>) -> Option<RowReduce> {
+        let last = input.len().checked_sub(1)?;
+        let squares = match reduce.reducer {
+            Reducer::Sum => false,
+            Reducer::MeanOfSquares => true,
+            _ => return None,
+        };
+        (*reduce.axes == [last] && input[last] > 0).then_some(RowReduce { input, squares })
+    }
+}
+
+impl Op for RowReduce {
+    fn name(&self) -> StaticName {
+        if self.squares { "RowMeanOfSquares" } else { "RowSum" }.into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for RowReduce {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let plain = inputs[0].try_as_plain_ram()?;
+        let input = plain.as_slice::<f32>()?;
+        let width = *self.input.last().expect("rank ≥ 1");
+        ensure!(input.len() == self.input.iter().product::<usize>(), "RowReduce: input of {} values", input.len());
+        let kernel = tract_linalg::Func::ReduceSum.reduce_f32()?;
+        let sum = |row: &[f32]| -> f32 {
+            // tract: its kernel from 4 values on, a plain sum below
+            if width >= 4 {
+                kernel.run(row).expect("the sum kernel runs on any slice")
+            } else {
+                row.iter().sum()
+            }
+        };
+        // tract's mean of squares: the sum of squares times (outputs / inputs), in f32
+        let norm = (input.len() / width) as f32 / input.len() as f32;
+        let mut shape = self.input.clone();
+        *shape.last_mut().expect("rank ≥ 1") = 1;
+        let output = filled(&shape, |out| {
+            out.par_chunks_mut(ROWS_PER_TASK).zip(input.par_chunks(ROWS_PER_TASK * width)).for_each(|(out, rows)| {
+                let mut squared = vec![0f32; if self.squares { width } else { 0 }];
+                for (value, row) in out.iter_mut().zip(rows.chunks_exact(width)) {
+                    *value = if self.squares {
+                        squared.iter_mut().zip(row).for_each(|(s, v)| *s = v * v);
+                        sum(&squared) * norm
+                    } else {
+                        sum(row)
+                    };
+                }
+            })
+        })?;
+        Ok(tvec!(output))
+    }
+}
+
+impl TypedOp for RowReduce {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = self.input.clone();
+        *shape.last_mut().expect("rank ≥ 1") = 1;
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::nn::DataFormat;
+
+    /// Deterministic values in [-1, 1).
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let mut state = seed;
+        let values: Vec<f32> = (0..shape.iter().product())
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        Tensor::from_shape(shape, &values).unwrap()
+    }
+
+    /// A one-op model on an input of `shape`, run as tract optimizes it and with [`parallelize`];
+    /// the outputs must be equal bit for bit, and `replaced` ops must have been swapped in.
+    fn check(shape: &[usize], op: impl Into<Box<dyn TypedOp>>, replaced: &str) {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact(shape)).unwrap();
+        let y = model.wire_node("op", op.into(), &[x]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let optimized = model.into_optimized().unwrap();
+        let mut parallel = optimized.clone();
+        parallelize(&mut parallel).unwrap();
+        assert!(parallel.nodes().iter().any(|n| n.op.name() == replaced), "{replaced} swapped in");
+        let input = random(shape, 5);
+        let run = |m: TypedModel| m.into_runnable().unwrap().run(tvec!(input.clone().into_tvalue())).unwrap().remove(0);
+        let (expected, got) = (run(optimized), run(parallel));
+        assert_eq!(expected.shape(), got.shape());
+        let (e, g) = (expected.to_plain_array_view::<f32>().unwrap(), got.to_plain_array_view::<f32>().unwrap());
+        let differing = e.iter().zip(g.iter()).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(differing, 0, "{replaced}: {differing} of {} values differ from tract's", e.len());
+    }
+
+    #[test]
+    fn constant_padding_equals_tracts() {
+        let pad = |pads: Vec<(usize, usize)>, value: f32| Pad { pads, mode: PadMode::Constant(rctensor0(value)) };
+        check(&[1, 2, 5, 6, 7], pad(vec![(0, 0), (0, 0), (3, 2), (1, 0), (2, 3)], 0.0), "ConstantPad");
+        check(&[3, 4], pad(vec![(1, 2), (0, 1)], -1.5), "ConstantPad");
+    }
+
+    #[test]
+    fn max_pooling_equals_tracts() {
+        let pool = |kernel: [usize; 3], strides: [usize; 3], pads: [usize; 3]| MaxPool {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: kernel.into_iter().collect(),
+                padding: PaddingSpec::Explicit(pads.into_iter().collect(), pads.into_iter().collect()),
+                dilations: None,
+                strides: Some(strides.into_iter().collect()),
+                input_channels: 3,
+                output_channels: 3,
+            },
+            with_index_outputs: None,
+        };
+        // deepbet's: kernel 3, stride 2, pads 1
+        check(&[1, 3, 9, 8, 7], pool([3, 3, 3], [2, 2, 2], [1, 1, 1]), "MaxPool3d");
+        check(&[2, 3, 5, 6, 4], pool([2, 3, 1], [1, 2, 1], [0, 1, 0]), "MaxPool3d");
+    }
+
+    #[test]
+    fn row_sums_and_means_of_squares_equal_tracts() {
+        let reduce = |reducer, axis| Reduce { axes: tvec!(axis), reducer };
+        check(&[2, 3, 4, 1000], reduce(Reducer::Sum, 3), "RowSum");
+        check(&[2, 3, 4, 1000], reduce(Reducer::MeanOfSquares, 3), "RowMeanOfSquares");
+        check(&[5, 3], reduce(Reducer::MeanOfSquares, 1), "RowMeanOfSquares");
+    }
+}
