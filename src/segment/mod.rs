@@ -7,6 +7,7 @@ pub(crate) mod plan;
 pub mod scaling;
 pub(crate) mod windows;
 
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::engine::error::{zeroed, LoadError, RunError};
@@ -133,7 +134,7 @@ fn conform(values: Vec<f32>, grid: &Grid) -> (Vec<f32>, Grid) {
     // Robust rescale as FastSurfer's conform: minimum → 0, 99.9th percentile → 255, clipped, rounded.
     let q = quantiles(&resampled, &[0.0, 0.999]).unwrap_or(vec![0.0, 1.0]);
     let (lo, hi) = (q[0], q[1].max(q[0] + f32::EPSILON));
-    let scaled = resampled.iter().map(|v| ((v - lo) / (hi - lo) * 255.0).clamp(0.0, 255.0).round()).collect();
+    let scaled = resampled.par_iter().map(|v| ((v - lo) / (hi - lo) * 255.0).clamp(0.0, 255.0).round()).collect();
     (scaled, target)
 }
 

@@ -52,7 +52,7 @@ impl Scaling {
                 linear(q[0], q[1] - q[0], false)
             }
             Intensity::ZScore => {
-                let (mean, std) = mean_std(values.iter().copied(), 0);
+                let (mean, std) = mean_std(values, 0);
                 linear(mean as f32, std as f32, false)
             }
             Intensity::CtWindow { level, width } => linear((level - width / 2.0) as f32, width as f32, true),
@@ -80,21 +80,31 @@ impl Scaling {
                 .collect(),
             Scaling::Standardize { low, high, mean, std } => {
                 let range = (high - low).max(f32::EPSILON);
-                let mut c: Vec<f32> = values.iter().map(|&v| ((finite(v) - low) / range).clamp(0.0, 1.0)).collect();
-                let (c_mean, c_std) = mean_std(c.iter().copied(), 1);
+                let mut c: Vec<f32> = values.par_iter().map(|&v| ((finite(v) - low) / range).clamp(0.0, 1.0)).collect();
+                let (c_mean, c_std) = mean_std(&c, 1);
                 let gain = std / (c_std as f32).max(f32::EPSILON);
-                c.iter_mut().for_each(|v| *v = (*v - c_mean as f32) * gain + mean);
+                c.par_iter_mut().for_each(|v| *v = (*v - c_mean as f32) * gain + mean);
                 c
             }
         }
     }
 }
 
-/// Mean and standard deviation (divisor n − `ddof`), accumulated in f64.
-fn mean_std(values: impl Iterator<Item = f32> + Clone, ddof: usize) -> (f64, f64) {
-    let (n, sum) = values.clone().fold((0usize, 0f64), |(n, s), v| (n + 1, s + f64::from(v)));
-    let mean = sum / n.max(1) as f64;
-    let squares: f64 = values.map(|v| (f64::from(v) - mean).powi(2)).sum();
+/// Values per partial sum of [`mean_std`]: fixed, so the result does not depend on the number
+/// of threads.
+const SUM_BLOCK: usize = 1 << 16;
+
+/// Mean and standard deviation (divisor n − `ddof`), accumulated in f64 by blocks of
+/// [`SUM_BLOCK`] values on the rayon pool, the blocks' sums added in order.
+fn mean_std(values: &[f32], ddof: usize) -> (f64, f64) {
+    let sum_by_blocks = |term: &(dyn Fn(f32) -> f64 + Sync)| -> f64 {
+        let partials: Vec<f64> =
+            values.par_chunks(SUM_BLOCK).map(|block| block.iter().map(|&v| term(v)).sum::<f64>()).collect();
+        partials.iter().sum()
+    };
+    let n = values.len();
+    let mean = sum_by_blocks(&f64::from) / n.max(1) as f64;
+    let squares = sum_by_blocks(&|v| (f64::from(v) - mean).powi(2));
     (mean, (squares / n.saturating_sub(ddof).max(1) as f64).sqrt())
 }
 
@@ -116,7 +126,7 @@ mod tests {
             Scaling::fit(&values, &Intensity::QuantileStandardize { lo: 0.1, hi: 0.9, mean: 0.449, std: 0.226 });
         assert_eq!(fitted, Scaling::Standardize { low: 10.0, high: 90.0, mean: 0.449, std: 0.226 });
         let out = fitted.apply(&values);
-        let (m, s) = mean_std(out.iter().copied(), 1);
+        let (m, s) = mean_std(&out, 1);
         assert!((m - 0.449).abs() < 1e-5 && (s - 0.226).abs() < 1e-5, "{m} {s}");
         assert_eq!(out[0], out[10], "values below the low quantile are clipped together");
     }
