@@ -7,11 +7,13 @@
 //! - [`onnx_graph`]: small builders for ONNX graphs made in memory.
 //! - [`softmax`]: the channel softmax networks end with, run outside tract.
 //! - [`profile`]: per-node times of a network's CPU run (`medseg profile`).
+//! - [`dequantize`]: int8 weights made float32 once, when a graph loads.
 //! - [`deconv`]: 3D transposed convolutions rewritten for tract (a parallel scatter).
 //! - [`parallel_ops`]: parallel stand-ins for tract's serial padding, max-pooling and row sums.
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
 pub mod deconv;
+pub mod dequantize;
 pub(crate) mod error;
 pub mod gpu;
 pub mod network;

@@ -10,6 +10,7 @@ use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 use crate::engine::deconv::rewrite_deconvolutions;
+use crate::engine::dequantize::fold_constant_dequantize;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
@@ -48,16 +49,21 @@ impl Network {
         Self::from_proto(&parse_onnx(bytes)?)
     }
 
-    /// Builds a network from an ONNX graph in memory. A softmax that produces an output is run
-    /// by `super::softmax`, outside the graph (same values, in parallel, far faster).
+    /// Builds a network from an ONNX graph in memory. Constant int8 weights become float32 once
+    /// (`super::dequantize`); a softmax that produces an output is run by `super::softmax`,
+    /// outside the graph (same values, in parallel, far faster).
     pub fn from_proto(proto: &ModelProto) -> Result<Network, LoadError> {
         if let Some(graph) = &proto.graph {
             check_outputs(graph)?;
         }
-        let split = split_output_softmax(proto);
+        let mut proto = proto.clone();
+        if let Some(graph) = proto.graph.as_mut() {
+            fold_constant_dequantize(graph);
+        }
+        let split = split_output_softmax(&proto);
         let (proto, output_softmax) = match &split {
             Some((without, softmax)) => (without, Some(softmax.clone())),
-            None => (proto, None),
+            None => (&proto, None),
         };
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)
