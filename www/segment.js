@@ -124,6 +124,7 @@ export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
       finish('');
       return onError(`${run.model ? `${entry.manifest.title} failed` : `Could not run ${entry.manifest.title}`}: ${e.message}`);
     }
+    document.body.dataset.stageSeconds = JSON.stringify(data.stages); // benchmarks read it
     finish([`${entry.manifest.title}: done in ${data.seconds.toFixed(1)} s · wasm memory ${(data.wasmBytes / 2 ** 20).toFixed(0)} MB`,
       ...backendLines(data)].join('\n'));
     // The labels belong to the scan the run started on, not to one opened since.

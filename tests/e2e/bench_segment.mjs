@@ -70,8 +70,10 @@ for (let run = 0; run < runs; run++) {
     const [, seconds, wasmMB] = text.match(/done in ([\d.]+) s · wasm memory (\d+) MB/);
     const ran = text.match(/^(?:ran on|started on) .*$/m)?.[0] ?? '(no backend line)';
     const gpuMB = Number(text.match(/GPU memory peak (\d+) MB/)?.[1] ?? 0);
+    const stages = JSON.parse(await page.evaluate(() => document.body.dataset.stageSeconds ?? '[]'));
     results.push({ seconds: Number(seconds), wallSeconds, wasmMB: Number(wasmMB), gpuMB });
-    console.log(`${label}: run ${run + 1}: inference ${seconds} s, click→overlay ${wallSeconds.toFixed(1)} s, ` +
+    console.log(`${label}: run ${run + 1}: inference ${seconds} s ` +
+      `(${stages.map(([stage, s]) => `${stage} ${s.toFixed(2)} s`).join(', ')}), click→overlay ${wallSeconds.toFixed(1)} s, ` +
       `segment worker wasm memory ${wasmMB} MB, GPU memory peak ${gpuMB} MB`);
     if (run === 0) {
       console.log(`  ${ran.replace(/ · GPU memory peak \d+ MB/, '')}`);

@@ -3,7 +3,8 @@
 // it gets the scan worker's stored voxels and geometry (Scan.fromVoxels), transferred.
 // Request: segment {geometry, values: Uint8Array (stored voxels), manifest, files: [ArrayBuffer],
 // backend: 'auto' | 'gpu' | 'cpu', threads}; `threads` picks the build (lib/wasm.js).
-// Progress: {stage, fraction} …; reply: {labels, seconds, wasmBytes, backend, notes, gpuBytes, build, threads}.
+// Progress: {stage, fraction} …; reply: {labels, seconds, stages: [[stage, seconds]…], wasmBytes, backend, notes,
+// gpuBytes, build, threads}.
 import { explainRunError, scanFromInput, serve } from '../lib/serve.js';
 import { loadWasm } from '../lib/wasm.js';
 
@@ -12,8 +13,10 @@ let wasm = null; // loadWasm's answer: the build this worker runs
 const handlers = {
   async segment({ manifest, files, backend: choice, ...input }, progress) {
     const { Scan, Segmenter } = wasm.pkg;
+    const marks = []; // [stage, ms] when each stage began
     const report = (stage, fraction) => {
       progress({ stage, fraction });
+      if (marks.at(-1)?.[0] !== stage) marks.push([stage, performance.now()]);
       return true;
     };
     report('loading the model', 0);
@@ -23,11 +26,15 @@ const handlers = {
     const scan = scanFromInput(Scan, input);
     const started = performance.now();
     const labels = await segmenter.run(scan, report);
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
+    // Seconds per stage of the run (what `medseg bench` prints natively), for benchmarks.
+    const run = marks.filter(([, at]) => at >= started);
+    const stages = run.map(([stage, at], i) => [stage, ((run[i + 1]?.[1] ?? ended) - at) / 1000]);
     const notes = segmenter.backendNotes();
     const gpuBytes = segmenter.gpuPeakBytes();
     const { build, threads } = wasm;
-    return { reply: { labels, seconds, backend, notes, gpuBytes, build, threads }, transfer: [labels.buffer] };
+    return { reply: { labels, seconds, stages, backend, notes, gpuBytes, build, threads }, transfer: [labels.buffer] };
   },
 };
 
