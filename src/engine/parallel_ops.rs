@@ -194,26 +194,28 @@ impl EvalOp for MaxPool3d {
         let [id, ih, iw] = self.input;
         let [od, oh, ow] = self.output;
         ensure!(input.len() == self.planes * id * ih * iw, "MaxPool3d: input of {} values", input.len());
-        let xs: Vec<Vec<usize>> = (0..ow).map(|ox| self.window(2, ox).collect()).collect();
+        let windows =
+            |axis: usize, n: usize| -> Vec<Vec<usize>> { (0..n).map(|o| self.window(axis, o).collect()).collect() };
+        let (zs, ys, xs) = (windows(0, od), windows(1, oh), windows(2, ow));
         let output = filled(&self.output_shape, |out| {
             out.par_chunks_mut(oh * ow).enumerate().for_each(|(ix, plane)| {
                 let (volume, oz) = (ix / od, ix % od);
                 let volume = &input[volume * id * ih * iw..][..id * ih * iw];
-                for (oy, row) in plane.chunks_exact_mut(ow).enumerate() {
-                    for (value, xs) in row.iter_mut().zip(&xs) {
-                        // tract's fold: the largest value, from the lowest f32
-                        let mut max = f32::MIN;
-                        for z in self.window(0, oz) {
-                            for y in self.window(1, oy) {
-                                let line = &volume[(z * ih + y) * iw..][..iw];
+                for (row, ys) in plane.chunks_exact_mut(ow).zip(&ys) {
+                    // tract's fold per value: the largest, from the lowest f32, over the window
+                    // in (z, y, x) order
+                    row.fill(f32::MIN);
+                    for &z in &zs[oz] {
+                        for &y in ys {
+                            let line = &volume[(z * ih + y) * iw..][..iw];
+                            for (max, xs) in row.iter_mut().zip(&xs) {
                                 for &x in xs {
-                                    if line[x] > max {
-                                        max = line[x];
+                                    if line[x] > *max {
+                                        *max = line[x];
                                     }
                                 }
                             }
                         }
-                        *value = max;
                     }
                 }
             })

@@ -155,6 +155,9 @@ pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: Vec<T>, from: &
         return values;
     }
     let Some(map) = to.index_map_to(from) else { return vec![T::default(); to.len()] };
+    if let Some(steps) = whole_voxel_steps(&map) {
+        return reorder(&values, from.shape, to.shape, steps);
+    }
     let [nx, ny, nz] = from.shape;
     resample_with(to, &map, |p| {
         let [x, y, z] = p.map(|v| v.round());
@@ -163,6 +166,53 @@ pub fn resample_nearest<T: Copy + Default + Send + Sync>(values: Vec<T>, from: &
         }
         values[x as usize + nx * (y as usize + ny * z as usize)]
     })
+}
+
+/// When an index map only permutes and flips axes and shifts by whole voxels (a
+/// reorientation, as onto the closest canonical grid): the source voxel step of each target axis
+/// and the source voxel of target voxel 0, as integers.
+fn whole_voxel_steps(map: &Matrix4<f64>) -> Option<[[i64; 3]; 4]> {
+    let mut steps = [[0i64; 3]; 4];
+    for (c, step) in steps.iter_mut().enumerate() {
+        for (r, v) in step.iter_mut().enumerate() {
+            let value = map[(r, c)];
+            if (value - value.round()).abs() > 1e-6 {
+                return None;
+            }
+            *v = value.round() as i64;
+        }
+    }
+    steps[..3].iter().all(|s| s.iter().map(|v| v.abs()).sum::<i64>() == 1).then_some(steps)
+}
+
+/// Nearest-neighbour resampling for [`whole_voxel_steps`]: each target row is a strided copy of
+/// source voxels (the default outside the source), one target plane per rayon task.
+fn reorder<T: Copy + Default + Send + Sync>(
+    values: &[T],
+    from: [usize; 3],
+    to: [usize; 3],
+    [x_step, y_step, z_step, origin]: [[i64; 3]; 4],
+) -> Vec<T> {
+    let [tx, ty, _] = to;
+    let mut out = vec![T::default(); to.iter().product()];
+    if out.is_empty() {
+        return out;
+    }
+    let flat = |p: [i64; 3]| p[0] + from[0] as i64 * (p[1] + from[1] as i64 * p[2]);
+    let inside = |p: [i64; 3]| (0..3).all(|a| (0..from[a] as i64).contains(&p[a]));
+    let along = |p: [i64; 3], step: [i64; 3], n: i64| std::array::from_fn(|a| p[a] + step[a] * n);
+    out.par_chunks_mut(tx * ty).enumerate().for_each(|(z, plane)| {
+        for (y, line) in plane.chunks_mut(tx).enumerate() {
+            let first = along(along(origin, y_step, y as i64), z_step, z as i64);
+            for (x, value) in line.iter_mut().enumerate() {
+                let p = along(first, x_step, x as i64);
+                if inside(p) {
+                    *value = values[flat(p) as usize];
+                }
+            }
+        }
+    });
+    out
 }
 
 /// Resizes a block (x fastest) to `to` voxels by nearest neighbour with PyTorch's
@@ -238,6 +288,29 @@ mod tests {
         let there = resample_nearest(labels.clone(), &a, &flipped);
         assert_eq!(there[0], 3, "voxel 0 of the flipped grid is voxel 3 of the original");
         assert_eq!(resample_nearest(there, &flipped, &a), labels);
+    }
+
+    #[test]
+    fn reorientation_copies_as_the_per_voxel_rounding_does() {
+        // axes permuted (x ← z, y ← x, z ← y), one flipped, shifted so that part falls outside
+        let from = identity_grid([5, 4, 3]);
+        let mut to = identity_grid([3, 6, 4]);
+        to.affine = [[0.0, 1.0, 0.0, -1.0], [0.0, 0.0, -1.0, 3.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+        let values: Vec<u32> = (1..=60).collect();
+        let map = to.index_map_to(&from).unwrap();
+        assert!(whole_voxel_steps(&map).is_some(), "the fast path applies");
+        let expected = resample_with(&to, &map, |p| {
+            let [x, y, z] = p.map(|v| v.round());
+            let inside = (0.0..5.0).contains(&x) && (0.0..4.0).contains(&y) && (0.0..3.0).contains(&z);
+            if inside {
+                values[x as usize + 5 * (y as usize + 4 * z as usize)]
+            } else {
+                0
+            }
+        });
+        let got = resample_nearest(values.clone(), &from, &to);
+        assert_eq!(got, expected);
+        assert!(got.contains(&0) && got.iter().any(|&v| v > 0), "some voxels inside, some outside");
     }
 
     #[test]
