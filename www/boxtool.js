@@ -211,7 +211,8 @@ export function setupBoxTool({ viewer, getScan, scanInput, getValues, getWindow,
       const { values, snapshot, value } = object;
       for (let i = 0; i < values.length; i++) values[i] = reply.mask[i] ? value : snapshot[i];
       show();
-      $('medsam-result').textContent = [`${object.name}: slices ${first}–${lastSlice} in ${(reply.ms / 1000).toFixed(1)} s`,
+      const atATime = reply.inFlight > 1 ? `, ${reply.inFlight} slices at a time` : '';
+      $('medsam-result').textContent = [`${object.name}: slices ${first}–${lastSlice} in ${(reply.ms / 1000).toFixed(1)} s${atATime}`,
         ...backendLines(reply)].join('\n');
       document.body.dataset.medsamPropagated = String(lastSlice - first + 1);
     } catch (e) {

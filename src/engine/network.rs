@@ -139,7 +139,7 @@ impl Network {
         let mut work = Vec::new();
         for (at, (network, shapes)) in networks.iter().enumerate() {
             network.check_inputs(shapes)?;
-            let on_gpu = network.accelerator.as_ref().is_some_and(|a| a.usable());
+            let on_gpu = network.on_gpu();
             let planned = network.plan.lock().expect("plan cache lock").as_ref().is_some_and(|(s, _)| s == shapes);
             if !on_gpu && !planned {
                 work.push((at, network.model.clone(), shapes.clone()));
@@ -202,13 +202,22 @@ impl Network {
     /// browser; this CPU run completes on its first poll.
     pub async fn run_all(&self, inputs: Vec<Shaped>, progress: Progress<'_>) -> Result<Vec<Shaped>, RunError> {
         let mut outputs = self.run_graph(inputs, progress).await?;
-        if let Some(softmax) = &self.output_softmax {
-            let (values, shape) = outputs
-                .get_mut(softmax.output)
-                .ok_or_else(|| RunError::Failed(format!("the network has no output {}", softmax.output)))?;
-            softmax.apply(values, shape)?;
-        }
+        apply_softmax(self.output_softmax.as_ref(), &mut outputs)?;
         Ok(outputs)
+    }
+
+    /// True when this network runs on a GPU (attached, and not failed).
+    pub fn on_gpu(&self) -> bool {
+        self.accelerator.as_ref().is_some_and(|a| a.usable())
+    }
+
+    /// This network's CPU run for inputs of `shapes` (planned now if need be), or `None` when it
+    /// runs on a GPU.
+    pub fn cpu_run(&self, shapes: &[Vec<usize>]) -> Result<Option<CpuRun>, RunError> {
+        if self.on_gpu() {
+            return Ok(None);
+        }
+        Ok(Some(CpuRun { plan: self.plan_for(shapes)?, output_softmax: self.output_softmax.clone() }))
     }
 
     /// The graph's outputs (without the softmax `run_all` applies), on the GPU or the CPU.
@@ -225,39 +234,72 @@ impl Network {
                 Err(e) => accelerator.fail(&e),
             }
         }
-        let mut tensors = TVec::new();
-        for (values, shape) in inputs {
-            if values.len() != shape.iter().product::<usize>() {
-                return Err(RunError::Shape(format!("{} values for shape {shape:?}", values.len())));
-            }
-            let tensor = Tensor::from_shape(&shape, &values).map_err(|e| RunError::Shape(e.to_string()))?;
-            tensors.push(tensor.into());
-        }
-        let plan = self.plan_for(&shapes)?;
-        let total = plan.order_without_consts().len().max(1) as f64;
-        let mut done = 0usize;
-        let mut state =
-            tract_onnx::tract_core::plan::SimpleState::new(&plan).map_err(|e| RunError::Failed(format!("{e:#}")))?;
-        let outputs = state.run_plan_with_eval(tensors, |ctx, op_state, node, inputs| {
-            progress(done as f64 / total);
-            done += 1;
-            tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
-        });
-        let outputs = outputs.map_err(|e| RunError::Failed(format!("{e:#}")))?;
-        outputs
-            .into_iter()
-            .map(|out| {
-                let shape = out.shape().to_vec();
-                // One copy of the contiguous buffer: iterating an ndarray of dynamic rank element by
-                // element took a quarter of a streamed MeshNet's time.
-                let values = out
-                    .try_as_plain_ram()
-                    .and_then(|ram| ram.as_slice::<f32>().map(<[f32]>::to_vec))
-                    .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))?;
-                Ok((values, shape))
-            })
-            .collect()
+        run_plan(&self.plan_for(&shapes)?, inputs, progress)
     }
+}
+
+/// A network's CPU plan for one set of input shapes, with the softmax it ends with: no GPU
+/// objects, so any thread of the pool can run it (MedSAM encodes the next slice while the
+/// current one decodes).
+#[derive(Clone)]
+pub struct CpuRun {
+    plan: Arc<Plan>,
+    output_softmax: Option<OutputSoftmax>,
+}
+
+impl CpuRun {
+    /// Runs the network on inputs of the shapes it was planned for; returns every output.
+    pub fn run(&self, inputs: Vec<Shaped>) -> Result<Vec<Shaped>, RunError> {
+        let mut outputs = run_plan(&self.plan, inputs, &mut |_| {})?;
+        apply_softmax(self.output_softmax.as_ref(), &mut outputs)?;
+        Ok(outputs)
+    }
+}
+
+/// Applies the softmax taken out of the graph, if any, to its output.
+fn apply_softmax(softmax: Option<&OutputSoftmax>, outputs: &mut [Shaped]) -> Result<(), RunError> {
+    if let Some(softmax) = softmax {
+        let (values, shape) = outputs
+            .get_mut(softmax.output)
+            .ok_or_else(|| RunError::Failed(format!("the network has no output {}", softmax.output)))?;
+        softmax.apply(values, shape)?;
+    }
+    Ok(())
+}
+
+/// Runs a CPU plan on `inputs`, calling `progress(fraction of nodes evaluated)` before each node.
+fn run_plan(plan: &Arc<Plan>, inputs: Vec<Shaped>, progress: Progress<'_>) -> Result<Vec<Shaped>, RunError> {
+    let mut tensors = TVec::new();
+    for (values, shape) in inputs {
+        if values.len() != shape.iter().product::<usize>() {
+            return Err(RunError::Shape(format!("{} values for shape {shape:?}", values.len())));
+        }
+        let tensor = Tensor::from_shape(&shape, &values).map_err(|e| RunError::Shape(e.to_string()))?;
+        tensors.push(tensor.into());
+    }
+    let total = plan.order_without_consts().len().max(1) as f64;
+    let mut done = 0usize;
+    let mut state =
+        tract_onnx::tract_core::plan::SimpleState::new(plan).map_err(|e| RunError::Failed(format!("{e:#}")))?;
+    let outputs = state.run_plan_with_eval(tensors, |ctx, op_state, node, inputs| {
+        progress(done as f64 / total);
+        done += 1;
+        tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
+    });
+    let outputs = outputs.map_err(|e| RunError::Failed(format!("{e:#}")))?;
+    outputs
+        .into_iter()
+        .map(|out| {
+            let shape = out.shape().to_vec();
+            // One copy of the contiguous buffer: iterating an ndarray of dynamic rank element by
+            // element took a quarter of a streamed MeshNet's time.
+            let values = out
+                .try_as_plain_ram()
+                .and_then(|ram| ram.as_slice::<f32>().map(<[f32]>::to_vec))
+                .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))?;
+            Ok((values, shape))
+        })
+        .collect()
 }
 
 /// `model` with these input shapes, typed.

@@ -43,18 +43,22 @@ impl SliceEncoder {
     /// The embedding of slice `index` of `scan` (encoded on first use).
     pub async fn embedding(&mut self, medsam: &MedSam, scan: &Volume, index: usize) -> Result<&Embedding, RunError> {
         if !self.cache.contains_key(&index) {
-            let (a, b) = in_plane_axes(self.axis);
-            let pixels = (scan.shape3()[a] * scan.shape3()[b]) as u64;
-            // The slice, its windowed copy and the sort for percentiles are float32 each.
-            MemoryBudget::current()
-                .check(|| format!("a {}×{} slice for MedSAM", scan.shape3()[a], scan.shape3()[b]), pixels * 12)?;
-            let image = Image::slice_of(scan, self.axis, index).ok_or_else(|| {
-                RunError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis))
-            })?;
-            let embedding = medsam.encode(&[image.to_unit(self.window)]).await?;
+            let embedding = medsam.encode(&[self.unit_image(scan, index)?]).await?;
             self.cache.insert(index, embedding);
         }
         Ok(&self.cache[&index])
+    }
+
+    /// Slice `index` of `scan`, windowed to [0, 1].
+    fn unit_image(&self, scan: &Volume, index: usize) -> Result<Image, RunError> {
+        let (a, b) = in_plane_axes(self.axis);
+        let pixels = (scan.shape3()[a] * scan.shape3()[b]) as u64;
+        // The slice, its windowed copy and the sort for percentiles are float32 each.
+        MemoryBudget::current()
+            .check(|| format!("a {}×{} slice for MedSAM", scan.shape3()[a], scan.shape3()[b]), pixels * 12)?;
+        let image = Image::slice_of(scan, self.axis, index)
+            .ok_or_else(|| RunError::Shape(format!("slice {index} across axis {} is outside the scan", self.axis)))?;
+        Ok(image.to_unit(self.window))
     }
 
     /// The mask for a box on slice `index`.
@@ -70,7 +74,8 @@ impl SliceEncoder {
 
     /// A 3D mask (x fastest, the scan's grid) from a box on slice `index`, walking outwards
     /// within the slices `range` = [first, last] (`None`: the whole volume) while the mask lasts.
-    /// `progress(slices done, most slices)` is called after each slice.
+    /// `progress(slices done, most slices)` is called after each slice. With threads and on the
+    /// CPU, the next slice is encoded while the current one decodes ([`slices_in_flight`]).
     pub async fn propagate(
         &mut self,
         medsam: &MedSam,
@@ -90,7 +95,9 @@ impl SliceEncoder {
         }
         let [first_slice, last_slice] = range.unwrap_or([0, depth - 1]);
         let (first_slice, last_slice) = (first_slice.min(index), last_slice.clamp(index, depth - 1));
+        let inside = |slice: i64| (first_slice as i64..=last_slice as i64).contains(&slice);
         let most = last_slice - first_slice + 1;
+        let ahead = if slices_in_flight(medsam) > 1 { medsam.on_cpu()? } else { None };
         let mut volume = zeroed::<u8>(shape.iter().product(), "the propagated mask")?;
         let first = self.segment(medsam, scan, index, box_px).await?;
         let mut done = 1;
@@ -98,13 +105,23 @@ impl SliceEncoder {
         first.write_into(&mut volume, shape, self.axis, index);
         for step in [-1i64, 1] {
             let mut previous = first.clone();
-            for distance in 1..depth as i64 {
-                let next = index as i64 + step * distance;
-                if next < first_slice as i64 || next > last_slice as i64 {
-                    break;
-                }
+            let mut next = index as i64 + step;
+            while inside(next) {
                 let Some(next_box) = next_box(&previous, self.margin_256) else { break };
-                let mask = self.segment(medsam, scan, next as usize, next_box).await?;
+                let following = next + step;
+                let mask = match &ahead {
+                    Some(cpu) if inside(following) && !self.has(following as usize) => {
+                        // decode `next` on this thread while the pool encodes `following`
+                        let image = self.unit_image(scan, following as usize)?;
+                        let current = self.embedding(medsam, scan, next as usize).await?;
+                        let (mask, encoded) =
+                            rayon::join(|| cpu.decode(current, next_box), || cpu.encode(std::slice::from_ref(&image)));
+                        let mask = mask?;
+                        self.cache.insert(following as usize, encoded?);
+                        mask
+                    }
+                    _ => self.segment(medsam, scan, next as usize, next_box).await?,
+                };
                 done += 1;
                 progress(done, most);
                 if mask.bounding_box().is_none() {
@@ -112,9 +129,20 @@ impl SliceEncoder {
                 }
                 mask.write_into(&mut volume, shape, self.axis, next as usize);
                 previous = mask;
+                next = following;
             }
         }
         Ok(volume)
+    }
+}
+
+/// How many slices a propagation with `medsam` works on at once: 2 on the CPU with more than one
+/// thread (the next slice is encoded while the current one decodes), else 1.
+pub fn slices_in_flight(medsam: &MedSam) -> usize {
+    if rayon::current_num_threads() > 1 && medsam.runs_on_cpu() {
+        2
+    } else {
+        1
     }
 }
 

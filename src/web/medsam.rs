@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use super::{BackendChoice, Scan};
 use crate::medsam::image::{Image, Window};
-use crate::medsam::propagate::SliceEncoder;
+use crate::medsam::propagate::{slices_in_flight, SliceEncoder};
 use crate::medsam::{Embedding, MedSam};
 use crate::models::manifest::MedSamManifest;
 
@@ -77,6 +77,13 @@ impl MedSamSession {
     #[wasm_bindgen(js_name = resetGpuPeak)]
     pub fn reset_gpu_peak(&self) {
         self.backend.reset_peak();
+    }
+
+    /// How many slices a propagation works on at once: 2 when the next slice is encoded while the
+    /// current one decodes (the threaded build, on the CPU), else 1.
+    #[wasm_bindgen(js_name = slicesInFlight)]
+    pub fn slices_in_flight(&self) -> usize {
+        slices_in_flight(&self.medsam)
     }
 
     /// Forgets every cached embedding (call when another scan is opened).

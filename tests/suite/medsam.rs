@@ -5,7 +5,7 @@
 use crate::common;
 
 use medseg::medsam::image::Window;
-use medseg::medsam::propagate::SliceEncoder;
+use medseg::medsam::propagate::{slices_in_flight, SliceEncoder};
 use medseg::medsam::{Mask, MedSam};
 use medseg::metrics::dice;
 use medseg::models::manifest::MedSamManifest;
@@ -138,4 +138,25 @@ fn propagating_one_box_through_the_volume_segments_liver_spleen_and_kidneys() {
         println!("{name}: box on slice {middle}, 3D Dice {d:.4} over {calls} slices (label spans {})", slices.len());
         assert!(d >= bar, "{name}: 3D Dice {d}");
     }
+}
+
+/// With threads on the CPU a propagation encodes the next slice while the current one decodes
+/// (2 slices in flight); the mask must be the one the plain walk gives, slice by slice.
+#[test]
+fn propagating_with_the_next_slice_in_flight_gives_the_same_mask() {
+    let Some((scan, _)) = ct_and_labels() else { return };
+    let medsam = shipped();
+    let prompt = [27.0, 45.0, 85.0, 104.0]; // the liver on slice 95
+    let walk = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            assert_eq!(slices_in_flight(&medsam), threads.min(2));
+            let mut encoder = SliceEncoder::new(2, SOFT_TISSUE);
+            block_on(encoder.propagate(&medsam, &scan, 95, prompt, Some([92, 98]), &mut |_, _| {})).unwrap()
+        })
+    };
+    let (plain, pipelined) = (walk(1), walk(2));
+    let liver = plain.iter().filter(|&&v| v != 0).count();
+    assert!(liver > 5000, "the liver is found on 7 slices ({liver} voxels)");
+    assert_eq!(plain, pipelined, "the same mask with the next slice in flight");
 }

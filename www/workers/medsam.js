@@ -10,7 +10,7 @@
 //     propagate {axis, index, lo, hi, percentiles, box, first, last}; progress {done, most}
 // Replies to load and backend carry {backend} (which backend and why); replies to segment and
 // propagate carry {backend, notes, gpuBytes, build, threads} (what happened on the GPU, its peak
-// memory, which build ran on how many threads).
+// memory, which build ran on how many threads); propagate's also inFlight (slices worked on at once).
 import { explainRunError, scanFromInput, serially, serve } from '../lib/serve.js';
 import { loadWasm } from '../lib/wasm.js';
 
@@ -98,7 +98,8 @@ const handlers = {
       return true;
     };
     const mask = await session.propagate(scan, axis, index, lo, hi, percentiles, new Float32Array(box), first, last, report);
-    return { reply: { mask, ms: performance.now() - started, ...backendReport() }, transfer: [mask.buffer] };
+    const inFlight = session.slicesInFlight();
+    return { reply: { mask, ms: performance.now() - started, inFlight, ...backendReport() }, transfer: [mask.buffer] };
   },
 };
 

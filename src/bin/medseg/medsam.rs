@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use medseg::medsam::image::{decode_picture, Image, Window, MAX_PICTURE_PIXELS};
-use medseg::medsam::propagate::SliceEncoder;
+use medseg::medsam::propagate::{slices_in_flight, SliceEncoder};
 use medseg::medsam::MedSam;
 use medseg::models::manifest::{MedSamManifest, ModelFile};
 use medseg::{Label, LabelMap, LabelTable, Volume};
@@ -175,7 +175,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
             .await;
         bar.finish_and_clear();
         let volume = result.map_err(|e| e.to_string())?;
-        eprintln!("propagating: {} slices (at most {})", slices.0, slices.1);
+        eprintln!("propagating: {} slices (at most {}), {} at a time", slices.0, slices.1, slices_in_flight(&medsam));
         volume
     } else {
         let mask = encoder.segment(&medsam, &scan, index, args.prompt).await.map_err(|e| e.to_string())?;
