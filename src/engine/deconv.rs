@@ -15,6 +15,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{wire_reshape_bias_as_vector, Deconv};
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
+use crate::engine::parallel_ops::{min_items, Window3d};
+
 /// Replaces every 3D, ungrouped, channels-first f32 `Deconv` of `model` (decluttered, with
 /// concrete shapes) by tract's matrix product and a [`DeconvScatter3d`]; others stay as they are.
 pub fn rewrite_deconvolutions(model: &mut TypedModel) -> TractResult<()> {
@@ -77,16 +79,7 @@ pub struct DeconvScatter3d {
     batch: usize,
     /// Output channels.
     channels: usize,
-    /// The input's spatial dims.
-    input: [usize; 3],
-    /// The output's spatial dims.
-    output: [usize; 3],
-    /// The kernel's spatial dims.
-    kernel: [usize; 3],
-    strides: [usize; 3],
-    dilations: [usize; 3],
-    /// Output positions cut at the start of each axis (the ONNX `pads` before).
-    pad_before: [usize; 3],
+    window: Window3d,
 }
 
 impl DeconvScatter3d {
@@ -115,40 +108,42 @@ impl DeconvScatter3d {
             has_n: spec.data_format.has_n(),
             batch: shape.n().copied().unwrap_or(1),
             channels: spec.output_channels,
-            input,
-            output: three(output_shape.hw_dims()),
-            kernel: three(&spec.kernel_shape),
-            strides: three(&spec.strides()),
-            dilations: three(&spec.dilations()),
-            pad_before: [padding[0].pad_before, padding[1].pad_before, padding[2].pad_before],
+            window: Window3d {
+                input,
+                output: three(output_shape.hw_dims()),
+                kernel: three(&spec.kernel_shape),
+                strides: three(&spec.strides()),
+                dilations: three(&spec.dilations()),
+                pad_before: [padding[0].pad_before, padding[1].pad_before, padding[2].pad_before],
+            },
         }))
     }
 
     fn output_shape(&self) -> TVec<usize> {
         let mut shape: TVec<usize> = if self.has_n { tvec!(self.batch) } else { tvec!() };
         shape.push(self.channels);
-        shape.extend(self.output);
+        shape.extend(self.window.output);
         shape
     }
 
     /// The input indices `lo..hi` along `axis` whose tap `k` lands inside the output, and the output
     /// index of `lo` (`None` when none does).
     fn landing(&self, axis: usize, k: usize) -> Option<(usize, usize, usize)> {
-        let offset = (k * self.dilations[axis]) as isize - self.pad_before[axis] as isize;
-        let stride = self.strides[axis] as isize;
+        let offset = (k * self.window.dilations[axis]) as isize - self.window.pad_before[axis] as isize;
+        let stride = self.window.strides[axis] as isize;
         // the smallest g with offset + g·stride ≥ 0, and the first g with offset + g·stride ≥ output
         let first = |bound: isize| ((bound - offset).max(0) + stride - 1) / stride;
         let lo = first(0) as usize;
-        let hi = (first(self.output[axis] as isize) as usize).min(self.input[axis]);
+        let hi = (first(self.window.output[axis] as isize) as usize).min(self.window.input[axis]);
         (lo < hi).then(|| (lo, hi, (offset + lo as isize * stride) as usize))
     }
 
     /// The taps `k` (ascending) of `axis` that land on output index `o`, each with its input index.
     fn sources(&self, axis: usize, o: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..self.kernel[axis]).filter_map(move |k| {
-            let at = (o + self.pad_before[axis]).checked_sub(k * self.dilations[axis])?;
-            (at % self.strides[axis] == 0 && at / self.strides[axis] < self.input[axis])
-                .then(|| (k, at / self.strides[axis]))
+        (0..self.window.kernel[axis]).filter_map(move |k| {
+            let at = (o + self.window.pad_before[axis]).checked_sub(k * self.window.dilations[axis])?;
+            (at % self.window.strides[axis] == 0 && at / self.window.strides[axis] < self.window.input[axis])
+                .then(|| (k, at / self.window.strides[axis]))
         })
     }
 
@@ -156,10 +151,10 @@ impl DeconvScatter3d {
     /// on it (`columns`: the channel's taps × input voxels). Row by row, so a row stays in cache
     /// while its taps are added, in tract's order (taps ascending).
     fn scatter_plane(&self, columns: &[f32], oz: usize, plane: &mut [f32]) {
-        let [_, ih, iw] = self.input;
-        let [_, kh, kw] = self.kernel;
-        let voxels = self.input.iter().product::<usize>();
-        let ow = self.output[2];
+        let [_, ih, iw] = self.window.input;
+        let [_, kh, kw] = self.window.kernel;
+        let voxels = self.window.input.iter().product::<usize>();
+        let ow = self.window.output[2];
         let along_x: Vec<Option<(usize, usize, usize)>> = (0..kw).map(|kx| self.landing(2, kx)).collect();
         for (oy, out_row) in plane.chunks_exact_mut(ow).enumerate() {
             for (kz, gz) in self.sources(0, oz) {
@@ -168,7 +163,7 @@ impl DeconvScatter3d {
                         let Some((lo, hi, first)) = *xs else { continue };
                         let tap = (kz * kh + ky) * kw + kx;
                         let row = &columns[tap * voxels + (gz * ih + gy) * iw..][lo..hi];
-                        for (value, ox) in row.iter().zip((first..).step_by(self.strides[2])) {
+                        for (value, ox) in row.iter().zip((first..).step_by(self.window.strides[2])) {
                             out_row[ox] += value;
                         }
                     }
@@ -195,7 +190,7 @@ impl EvalOp for DeconvScatter3d {
         let columns = product.as_slice::<f32>()?;
         let bias = bias.try_as_plain_ram()?;
         let bias = bias.as_slice::<f32>()?;
-        let taps = self.kernel.iter().product::<usize>() * self.input.iter().product::<usize>();
+        let taps = self.window.kernel.iter().product::<usize>() * self.window.input.iter().product::<usize>();
         ensure!(
             columns.len() == self.batch * self.channels * taps && bias.len() == self.channels,
             "DeconvScatter3d: {} products and {} biases for {} × {} channels of {taps} taps",
@@ -208,8 +203,8 @@ impl EvalOp for DeconvScatter3d {
         let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
         let mut plain = output.try_as_plain_ram_mut()?;
         let values = plain.as_slice_mut::<f32>()?;
-        let [od, oh, ow] = self.output;
-        values.par_chunks_mut(oh * ow).enumerate().for_each(|(ix, plane)| {
+        let [od, oh, ow] = self.window.output;
+        values.par_chunks_mut(oh * ow).with_min_len(min_items(oh * ow)).enumerate().for_each(|(ix, plane)| {
             let (channel, oz) = (ix / od, ix % od);
             plane.fill(bias[channel % self.channels]);
             self.scatter_plane(&columns[channel * taps..][..taps], oz, plane);
@@ -228,13 +223,15 @@ impl TypedOp for DeconvScatter3d {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tract_onnx::tract_core::ops::cnn::{KernelFormat, PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
-    /// A one-node model: input of `shape` (N C D H W), a random kernel and bias.
-    fn deconv_model(
+    /// One transposed convolution to try: input `shape` (N C D H W), output channels, and the
+    /// kernel's spatial geometry.
+    #[derive(Clone, Copy)]
+    struct Case {
         shape: [usize; 5],
         out_channels: usize,
         kernel: [usize; 3],
@@ -242,7 +239,11 @@ mod tests {
         pads: [usize; 3],
         adjust: [usize; 3],
         dilations: [usize; 3],
-    ) -> TypedModel {
+    }
+
+    /// A one-node model of `case`, with a random kernel and bias.
+    fn deconv_model(case: &Case) -> TypedModel {
+        let Case { shape, out_channels, kernel, strides, pads, adjust, dilations } = *case;
         let mut model = TypedModel::default();
         let x = model.add_source("x", f32::fact(shape)).unwrap();
         let weights = random(&[out_channels, shape[1], kernel[0], kernel[1], kernel[2]], 7);
@@ -264,7 +265,7 @@ mod tests {
     }
 
     /// Deterministic values in [-1, 1).
-    fn random(shape: &[usize], seed: u64) -> Tensor {
+    pub(crate) fn random(shape: &[usize], seed: u64) -> Tensor {
         let mut state = seed;
         let values: Vec<f32> = (0..shape.iter().product())
             .map(|_| {
@@ -281,21 +282,13 @@ mod tests {
     }
 
     /// tract's own result and the rewritten graph's, which must be equal bit for bit.
-    fn check(
-        shape: [usize; 5],
-        out_channels: usize,
-        kernel: [usize; 3],
-        strides: [usize; 3],
-        pads: [usize; 3],
-        adjust: [usize; 3],
-        dilations: [usize; 3],
-    ) {
-        let model = deconv_model(shape, out_channels, kernel, strides, pads, adjust, dilations);
+    fn check(case: Case) {
+        let model = deconv_model(&case);
         let mut rewritten = model.clone().into_decluttered().unwrap();
         rewrite_deconvolutions(&mut rewritten).unwrap();
         let scatters = rewritten.nodes().iter().filter(|n| n.op_is::<DeconvScatter3d>()).count();
         assert_eq!(scatters, 1, "the deconvolution was rewritten");
-        let input = random(&shape, 3);
+        let input = random(&case.shape, 3);
         let expected = run(model, &input);
         let got = run(rewritten, &input);
         assert_eq!(expected.shape(), got.shape());
@@ -307,13 +300,37 @@ mod tests {
     #[test]
     fn equals_tract_for_deepbets_upsampling() {
         // kernel 3, stride 2, pads 1, output padding 1: the decoder blocks of LinkNet3d
-        check([1, 5, 6, 7, 8], 4, [3, 3, 3], [2, 2, 2], [1, 1, 1], [1, 1, 1], [1, 1, 1]);
+        check(Case {
+            shape: [1, 5, 6, 7, 8],
+            out_channels: 4,
+            kernel: [3, 3, 3],
+            strides: [2, 2, 2],
+            pads: [1, 1, 1],
+            adjust: [1, 1, 1],
+            dilations: [1, 1, 1],
+        });
     }
 
     #[test]
     fn equals_tract_without_overlap_and_with_odd_geometry() {
-        check([1, 3, 4, 5, 6], 6, [2, 2, 2], [2, 2, 2], [0, 0, 0], [0, 0, 0], [1, 1, 1]);
-        check([2, 2, 5, 3, 4], 3, [3, 2, 4], [1, 2, 3], [2, 0, 1], [0, 1, 2], [2, 1, 1]);
+        check(Case {
+            shape: [1, 3, 4, 5, 6],
+            out_channels: 6,
+            kernel: [2, 2, 2],
+            strides: [2, 2, 2],
+            pads: [0, 0, 0],
+            adjust: [0, 0, 0],
+            dilations: [1, 1, 1],
+        });
+        check(Case {
+            shape: [2, 2, 5, 3, 4],
+            out_channels: 3,
+            kernel: [3, 2, 4],
+            strides: [1, 2, 3],
+            pads: [2, 0, 1],
+            adjust: [0, 1, 2],
+            dilations: [2, 1, 1],
+        });
     }
 
     #[test]

@@ -15,6 +15,15 @@ use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
 /// Rows of a reduction per rayon task.
 const ROWS_PER_TASK: usize = 256;
 
+/// Values a rayon task gets at the least: a smaller tensor is not split at all, so a small op runs
+/// on the calling thread instead of waking the pool (in the page a round trip through Web Workers).
+const MIN_VALUES_PER_TASK: usize = 1 << 15;
+
+/// The fewest items of `values_each` values each that a rayon task gets ([`MIN_VALUES_PER_TASK`]).
+pub(crate) fn min_items(values_each: usize) -> usize {
+    (MIN_VALUES_PER_TASK / values_each.max(1)).max(1)
+}
+
 /// Replaces, in an optimized `model` with concrete shapes, the f32 ops this module runs in
 /// parallel; others stay tract's.
 pub fn parallelize(model: &mut TypedModel) -> TractResult<()> {
@@ -94,27 +103,29 @@ impl EvalOp for ConstantPad {
         let rank = shape.len();
         let (width, (before, _)) = (self.input[rank - 1], self.pads[rank - 1]);
         let output = filled(&shape, |out| {
-            out.par_chunks_mut(shape[rank - 1]).enumerate().for_each(|(row, out_row)| {
-                // the input row this output row copies, if it is not padding
-                let mut source = Some(0usize);
-                let mut rest = row;
-                let mut stride = 1;
-                for axis in (0..rank - 1).rev() {
-                    let at = rest % shape[axis];
-                    rest /= shape[axis];
-                    let inside = at.checked_sub(self.pads[axis].0).filter(|&i| i < self.input[axis]);
-                    source = source.zip(inside).map(|(s, i)| s + i * stride);
-                    stride *= self.input[axis];
-                }
-                match source {
-                    Some(r) => {
-                        out_row[..before].fill(value);
-                        out_row[before..before + width].copy_from_slice(&input[r * width..][..width]);
-                        out_row[before + width..].fill(value);
+            out.par_chunks_mut(shape[rank - 1]).with_min_len(min_items(shape[rank - 1])).enumerate().for_each(
+                |(row, out_row)| {
+                    // the input row this output row copies, if it is not padding
+                    let mut source = Some(0usize);
+                    let mut rest = row;
+                    let mut stride = 1;
+                    for axis in (0..rank - 1).rev() {
+                        let at = rest % shape[axis];
+                        rest /= shape[axis];
+                        let inside = at.checked_sub(self.pads[axis].0).filter(|&i| i < self.input[axis]);
+                        source = source.zip(inside).map(|(s, i)| s + i * stride);
+                        stride *= self.input[axis];
                     }
-                    None => out_row.fill(value),
-                }
-            })
+                    match source {
+                        Some(r) => {
+                            out_row[..before].fill(value);
+                            out_row[before..before + width].copy_from_slice(&input[r * width..][..width]);
+                            out_row[before + width..].fill(value);
+                        }
+                        None => out_row.fill(value),
+                    }
+                },
+            )
         })?;
         Ok(tvec!(output))
     }
@@ -128,17 +139,28 @@ impl TypedOp for ConstantPad {
     as_op!();
 }
 
+/// Where a 3D window (a pooling's, a transposed convolution's kernel) sits: the input's and the
+/// output's spatial dims and the window's own geometry.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub(crate) struct Window3d {
+    /// The input's spatial dims.
+    pub input: [usize; 3],
+    /// The output's spatial dims.
+    pub output: [usize; 3],
+    /// The kernel's spatial dims.
+    pub kernel: [usize; 3],
+    pub strides: [usize; 3],
+    pub dilations: [usize; 3],
+    /// Padding at the start of each axis (ONNX `pads` before).
+    pub pad_before: [usize; 3],
+}
+
 /// Max-pooling of `N C D H W` volumes (padding ignored), one output plane per rayon task.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct MaxPool3d {
     /// Batch × channels.
     planes: usize,
-    input: [usize; 3],
-    output: [usize; 3],
-    kernel: [usize; 3],
-    strides: [usize; 3],
-    dilations: [usize; 3],
-    pad_before: [usize; 3],
+    window: Window3d,
     /// The output shape, batch and channel axes included.
     output_shape: Vec<usize>,
 }
@@ -158,21 +180,24 @@ impl MaxPool3d {
         output_shape.extend(output);
         Ok(Some(MaxPool3d {
             planes: shape[..shape.len() - 3].iter().product(),
-            input,
-            output,
-            kernel: three(&spec.kernel_shape),
-            strides: three(&spec.strides()),
-            dilations: three(&spec.dilations()),
-            pad_before: [geometry[0].pad_before, geometry[1].pad_before, geometry[2].pad_before],
+            window: Window3d {
+                input,
+                output,
+                kernel: three(&spec.kernel_shape),
+                strides: three(&spec.strides()),
+                dilations: three(&spec.dilations()),
+                pad_before: [geometry[0].pad_before, geometry[1].pad_before, geometry[2].pad_before],
+            },
             output_shape,
         }))
     }
 
     /// The input indices along `axis` of output `o`'s window (padding left out).
-    fn window(&self, axis: usize, o: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.kernel[axis]).filter_map(move |k| {
-            let at = (o * self.strides[axis] + k * self.dilations[axis]).checked_sub(self.pad_before[axis])?;
-            (at < self.input[axis]).then_some(at)
+    fn inputs_of(&self, axis: usize, o: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.window.kernel[axis]).filter_map(move |k| {
+            let at = (o * self.window.strides[axis] + k * self.window.dilations[axis])
+                .checked_sub(self.window.pad_before[axis])?;
+            (at < self.window.input[axis]).then_some(at)
         })
     }
 }
@@ -191,14 +216,14 @@ impl EvalOp for MaxPool3d {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let plain = inputs[0].try_as_plain_ram()?;
         let input = plain.as_slice::<f32>()?;
-        let [id, ih, iw] = self.input;
-        let [od, oh, ow] = self.output;
+        let [id, ih, iw] = self.window.input;
+        let [od, oh, ow] = self.window.output;
         ensure!(input.len() == self.planes * id * ih * iw, "MaxPool3d: input of {} values", input.len());
         let windows =
-            |axis: usize, n: usize| -> Vec<Vec<usize>> { (0..n).map(|o| self.window(axis, o).collect()).collect() };
+            |axis: usize, n: usize| -> Vec<Vec<usize>> { (0..n).map(|o| self.inputs_of(axis, o).collect()).collect() };
         let (zs, ys, xs) = (windows(0, od), windows(1, oh), windows(2, ow));
         let output = filled(&self.output_shape, |out| {
-            out.par_chunks_mut(oh * ow).enumerate().for_each(|(ix, plane)| {
+            out.par_chunks_mut(oh * ow).with_min_len(min_items(oh * ow)).enumerate().for_each(|(ix, plane)| {
                 let (volume, oz) = (ix / od, ix % od);
                 let volume = &input[volume * id * ih * iw..][..id * ih * iw];
                 for (row, ys) in plane.chunks_exact_mut(ow).zip(&ys) {
@@ -282,17 +307,20 @@ impl EvalOp for RowReduce {
         let mut shape = self.input.clone();
         *shape.last_mut().expect("rank ≥ 1") = 1;
         let output = filled(&shape, |out| {
-            out.par_chunks_mut(ROWS_PER_TASK).zip(input.par_chunks(ROWS_PER_TASK * width)).for_each(|(out, rows)| {
-                let mut squared = vec![0f32; if self.squares { width } else { 0 }];
-                for (value, row) in out.iter_mut().zip(rows.chunks_exact(width)) {
-                    *value = if self.squares {
-                        squared.iter_mut().zip(row).for_each(|(s, v)| *s = v * v);
-                        sum(&squared) * norm
-                    } else {
-                        sum(row)
-                    };
-                }
-            })
+            out.par_chunks_mut(ROWS_PER_TASK)
+                .zip(input.par_chunks(ROWS_PER_TASK * width))
+                .with_min_len(min_items(ROWS_PER_TASK * width))
+                .for_each(|(out, rows)| {
+                    let mut squared = vec![0f32; if self.squares { width } else { 0 }];
+                    for (value, row) in out.iter_mut().zip(rows.chunks_exact(width)) {
+                        *value = if self.squares {
+                            squared.iter_mut().zip(row).for_each(|(s, v)| *s = v * v);
+                            sum(&squared) * norm
+                        } else {
+                            sum(row)
+                        };
+                    }
+                })
         })?;
         Ok(tvec!(output))
     }
@@ -311,20 +339,9 @@ impl TypedOp for RowReduce {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::deconv::tests::random;
     use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::nn::DataFormat;
-
-    /// Deterministic values in [-1, 1).
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut state = seed;
-        let values: Vec<f32> = (0..shape.iter().product())
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect();
-        Tensor::from_shape(shape, &values).unwrap()
-    }
 
     /// A one-op model on an input of `shape`, run as tract optimizes it and with [`parallelize`];
     /// the outputs must be equal bit for bit, and `replaced` ops must have been swapped in.
