@@ -12,6 +12,10 @@ use tract_onnx::pb::{GraphProto, TensorProto};
 /// (with float scales) by the float initializer it computes; its inputs are dropped when nothing
 /// else reads them. Returns how many were folded. Anything it does not recognise stays for tract.
 pub fn fold_constant_dequantize(graph: &mut GraphProto) -> usize {
+    // a subgraph (If, Loop, Scan) may read any of the graph's names: leave such graphs to tract
+    if graph.node.iter().any(|n| n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty())) {
+        return 0;
+    }
     let mut folded = 0;
     let mut at = 0;
     while at < graph.node.len() {
@@ -29,7 +33,10 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto) -> usize {
             let read =
                 graph.node.iter().any(|n| n.input.contains(input)) || graph.output.iter().any(|o| &o.name == input);
             if !read {
+                // an old export may also list it as a graph input: without its initializer that
+                // would become an input the caller must feed
                 graph.initializer.retain(|t| &t.name != input);
+                graph.input.retain(|i| &i.name != input);
             }
         }
         folded += 1;
@@ -48,6 +55,14 @@ fn dequantize(graph: &GraphProto, at: usize) -> Option<TensorProto> {
         Some(name) => integers(initializer(name)?, quantized.data_type)?,
         None => vec![0],
     };
+    // blocked quantization (opset 21 `block_size`), other output types and scales of rank > 1
+    // stay tract's
+    let attribute = |name: &str| node.attribute.iter().find(|a| a.name == name);
+    let blocked = attribute("block_size").is_some_and(|a| a.i != 0);
+    let not_float = attribute("output_dtype").is_some_and(|a| a.i != 0 && a.i != DataType::Float as i64);
+    if blocked || not_float || initializer(node.input.get(1)?)?.dims.len() > 1 {
+        return None;
+    }
     let values = integers(quantized, quantized.data_type)?;
     let dims: Vec<usize> = quantized.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
     if values.len() != dims.iter().product::<usize>() || scales.is_empty() {
@@ -55,7 +70,7 @@ fn dequantize(graph: &GraphProto, at: usize) -> Option<TensorProto> {
     }
     // per tensor, or per slice along `axis` (default 1, negative from the end)
     let rank = dims.len() as i64;
-    let axis = node.attribute.iter().find(|a| a.name == "axis").map_or(1, |a| a.i);
+    let axis = attribute("axis").map_or(1, |a| a.i);
     let axis = if axis < 0 { axis + rank } else { axis };
     let (channels, inner) = if scales.len() == 1 && zero_points.len() == 1 {
         (1, values.len())
@@ -118,7 +133,7 @@ fn integers(tensor: &TensorProto, data_type: i32) -> Option<Vec<i32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tract_onnx::pb::{AttributeProto, NodeProto};
+    use tract_onnx::pb::{AttributeProto, NodeProto, ValueInfoProto};
 
     fn tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> TensorProto {
         TensorProto {
@@ -138,7 +153,10 @@ mod tests {
     fn per_channel_int8_weights_become_floats_as_tract_computes_them() {
         // 2 output channels × 3 values, scales and zero points per channel (axis 0)
         let q: Vec<u8> = [-128i8, 0, 127, 5, -5, 1].iter().map(|&v| v as u8).collect();
+        // an old export lists its initializers among the graph's inputs too
+        let input = |name: &str| ValueInfoProto { name: name.into(), ..Default::default() };
         let mut graph = GraphProto {
+            input: vec![input("x"), input("w_q"), input("w_scale"), input("w_zp")],
             initializer: vec![
                 tensor("w_q", &[2, 3], DataType::Int8, q),
                 tensor("w_scale", &[2], DataType::Float, f32_bytes(&[0.1, 0.25])),
@@ -165,6 +183,8 @@ mod tests {
         assert_eq!(graph.node.len(), 1, "the DequantizeLinear node is gone");
         let names: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["w"], "its inputs, read by nothing else, are dropped");
+        let inputs: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(inputs, ["x"], "and do not stay behind as graph inputs");
         let w = floats(&graph.initializer[0]).unwrap();
         let expected = [-128.0 * 0.1f32, 0.0, 127.0 * 0.1, (5.0 - 3.0) * 0.25, (-5.0 - 3.0) * 0.25, (1.0 - 3.0) * 0.25];
         assert_eq!(w, expected);

@@ -56,14 +56,18 @@ impl Network {
         if let Some(graph) = &proto.graph {
             check_outputs(graph)?;
         }
-        let mut proto = proto.clone();
-        if let Some(graph) = proto.graph.as_mut() {
-            fold_constant_dequantize(graph);
-        }
-        let split = split_output_softmax(&proto);
+        // a copy of the weights only when there are int8 ones to make float
+        let quantized = proto.graph.iter().flat_map(|g| &g.node).any(|n| n.op_type == "DequantizeLinear");
+        let folded = quantized.then(|| {
+            let mut copy = proto.clone();
+            copy.graph.as_mut().map(fold_constant_dequantize);
+            copy
+        });
+        let proto = folded.as_ref().unwrap_or(proto);
+        let split = split_output_softmax(proto);
         let (proto, output_softmax) = match &split {
             Some((without, softmax)) => (without, Some(softmax.clone())),
-            None => (&proto, None),
+            None => (proto, None),
         };
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)

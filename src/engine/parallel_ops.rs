@@ -311,14 +311,20 @@ impl EvalOp for RowReduce {
                 .zip(input.par_chunks(ROWS_PER_TASK * width))
                 .with_min_len(min_items(ROWS_PER_TASK * width))
                 .for_each(|(out, rows)| {
-                    let mut squared = vec![0f32; if self.squares { width } else { 0 }];
-                    for (value, row) in out.iter_mut().zip(rows.chunks_exact(width)) {
-                        *value = if self.squares {
-                            squared.iter_mut().zip(row).for_each(|(s, v)| *s = v * v);
-                            sum(&squared) * norm
-                        } else {
-                            sum(row)
-                        };
+                    if !self.squares {
+                        out.iter_mut().zip(rows.chunks_exact(width)).for_each(|(value, row)| *value = sum(row));
+                        return;
+                    }
+                    // tract squares the whole input into one aligned tensor and its kernel's
+                    // grouping of additions follows each row's address: square a block of rows
+                    // into an aligned tensor too (a block starts 256 rows in, so every row keeps
+                    // tract's alignment)
+                    let mut squared = unsafe { Tensor::uninitialized::<f32>(&[rows.len()]) }.expect("a block of rows");
+                    let mut plain = squared.try_as_plain_ram_mut().expect("a plain tensor");
+                    let squared = plain.as_slice_mut::<f32>().expect("f32");
+                    squared.iter_mut().zip(rows).for_each(|(s, v)| *s = v * v);
+                    for (value, row) in out.iter_mut().zip(squared.chunks_exact(width)) {
+                        *value = sum(row) * norm;
                     }
                 })
         })?;
@@ -395,5 +401,9 @@ mod tests {
         check(&[2, 3, 4, 1000], reduce(Reducer::Sum, 3), "RowSum");
         check(&[2, 3, 4, 1000], reduce(Reducer::MeanOfSquares, 3), "RowMeanOfSquares");
         check(&[5, 3], reduce(Reducer::MeanOfSquares, 1), "RowMeanOfSquares");
+        // rows not a multiple of 4 values long start at every alignment: the kernel's grouping
+        // of additions follows it
+        check(&[300, 6], reduce(Reducer::MeanOfSquares, 1), "RowMeanOfSquares");
+        check(&[300, 7], reduce(Reducer::Sum, 1), "RowSum");
     }
 }

@@ -109,15 +109,23 @@ impl SliceEncoder {
             while inside(next) {
                 let Some(next_box) = next_box(&previous, self.margin_256) else { break };
                 let following = next + step;
-                let mask = match &ahead {
-                    Some(cpu) if inside(following) && !self.has(following as usize) => {
-                        // decode `next` on this thread while the pool encodes `following`
-                        let image = self.unit_image(scan, following as usize)?;
+                // the slice after `next`, encoded on the pool while `next` decodes; if it cannot be
+                // (the walk may stop before it), `segment` tries again when the walk gets there
+                let image_ahead = match &ahead {
+                    Some(_) if inside(following) && !self.has(following as usize) => {
+                        self.unit_image(scan, following as usize).ok()
+                    }
+                    _ => None,
+                };
+                let mask = match (&ahead, image_ahead) {
+                    (Some(cpu), Some(image)) => {
                         let current = self.embedding(medsam, scan, next as usize).await?;
                         let (mask, encoded) =
                             rayon::join(|| cpu.decode(current, next_box), || cpu.encode(std::slice::from_ref(&image)));
                         let mask = mask?;
-                        self.cache.insert(following as usize, encoded?);
+                        if let Ok(embedding) = encoded {
+                            self.cache.insert(following as usize, embedding);
+                        }
                         mask
                     }
                     _ => self.segment(medsam, scan, next as usize, next_box).await?,
