@@ -291,19 +291,16 @@ fn run_plan(plan: &Arc<Plan>, inputs: Vec<Shaped>, progress: Progress<'_>) -> Re
         tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
     });
     let outputs = outputs.map_err(|e| RunError::Failed(format!("{e:#}")))?;
-    outputs
-        .into_iter()
-        .map(|out| {
-            let shape = out.shape().to_vec();
-            // One copy of the contiguous buffer: iterating an ndarray of dynamic rank element by
-            // element took a quarter of a streamed MeshNet's time.
-            let values = out
-                .try_as_plain_ram()
-                .and_then(|ram| ram.as_slice::<f32>().map(<[f32]>::to_vec))
-                .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))?;
-            Ok((values, shape))
-        })
-        .collect()
+    outputs.into_iter().map(|out| Ok((output_values(&out)?, out.shape().to_vec()))).collect()
+}
+
+/// A float32 output's values, copied out of tract's tensor in one piece (iterating an ndarray of
+/// dynamic rank element by element took a quarter of a streamed MeshNet's time).
+pub(super) fn output_values(output: &TValue) -> Result<Vec<f32>, RunError> {
+    output
+        .try_as_plain_ram()
+        .and_then(|ram| ram.as_slice::<f32>().map(<[f32]>::to_vec))
+        .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))
 }
 
 /// `model` with these input shapes, typed.

@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{eval, SimpleState};
 
 use crate::engine::error::RunError;
-use crate::engine::network::Network;
+use crate::engine::network::{output_values, Network};
 
 /// The median time of one node over the profiled runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,10 +45,7 @@ impl Network {
                 let output = outputs
                     .get(softmax.output)
                     .ok_or_else(|| RunError::Failed(format!("the network has no output {}", softmax.output)))?;
-                let mut values = output
-                    .try_as_plain_ram()
-                    .and_then(|ram| ram.as_slice::<f32>().map(<[f32]>::to_vec))
-                    .map_err(|e| RunError::Failed(format!("output is not float32: {e}")))?;
+                let mut values = output_values(output)?;
                 let started = Instant::now();
                 softmax.apply(&mut values, output.shape())?;
                 softmax_ms.push(started.elapsed().as_secs_f64() * 1000.0);
