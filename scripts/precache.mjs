@@ -71,17 +71,31 @@ function medsamFiles(www) {
   }
 }
 
+/**
+ * The files of a model the offline copy keeps: all of them, but for a model with folds only the
+ * first fold (its fast mode; the accurate mode fetches the other folds when online).
+ */
+function offlineFiles(m) {
+  const otherFolds = new Set((m.pipeline.folds ?? []).slice(1));
+  return m.files.filter((f) => !otherFolds.has(f.path));
+}
+
+/** How the offline copy names a model: its name, and "(fast mode)" when only the first fold is kept. */
+function offlineName(m) {
+  return offlineFiles(m).length < m.files.length ? `${m.name} (fast mode)` : m.name;
+}
+
 export function precacheManifest(www = join(ROOT, 'www')) {
   const paths = [...SHELL, ...modules(www)];
   const models = committedModels(www);
-  for (const m of models) for (const f of m.files) paths.push(`models/${m.name}/${f.path}`);
+  for (const m of models) for (const f of offlineFiles(m)) paths.push(`models/${m.name}/${f.path}`);
   paths.push(...medsamFiles(www));
   const files = paths.map((url) => {
     const bytes = readFileSync(join(www, url)); // a missing file is an error: the build is incomplete
     return { url, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
   });
   const version = createHash('sha256').update(files.map((f) => `${f.url} ${f.sha256}\n`).join('')).digest('hex').slice(0, 16);
-  return { version, models: models.map((m) => m.name), files };
+  return { version, models: models.map(offlineName), files };
 }
 
 /** Writes www/sw-manifest.js and returns the manifest. */

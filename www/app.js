@@ -5,7 +5,7 @@ import { Viewer } from './lib/viewer.js';
 import { ScanWorker } from './lib/scan.js';
 import { droppedFiles, readInput } from './lib/files.js';
 import { defaultPreset, labelTable, looksCt, overlayLut as lutOf, showEdgeLetters as writeEdgeLetters, sidecar, windowFor } from './lib/display.js';
-import { loadCatalog, modelRunning, setupSegmentPanel } from './segment.js';
+import { loadCatalog, modelRunning, scanOpened, setupSegmentPanel } from './segment.js';
 import { setupOffline } from './offline.js';
 import { setupBoxTool } from './boxtool.js';
 import { setupMeshPanel } from './mesh.js';
@@ -170,6 +170,7 @@ function showScan(name, { info, data, auto }) {
   viewer.setVolume({ dims: info.dims.slice(0, 3).concat([1, 1, 1]).slice(0, 3), data, orientation: info.orientation, spacing: info.spacing_mm });
   showEdgeLetters();
   $('window-preset').value = defaultPreset(info);
+  scanOpened(info, name);
   applyPreset();
   showOverlay();
 }

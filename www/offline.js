@@ -47,7 +47,7 @@ export async function setupOffline(status, updateButton, isIdle) {
   async function refresh() {
     const worker = registration.active;
     if (!worker) return;
-    const { complete, bytes, version } = await ask(worker, { type: 'status' });
+    const { complete, bytes, version, models } = await ask(worker, { type: 'status' });
     if (complete) {
       // The live copy's version, kept even when an update is already on offer (the two replies race).
       document.body.dataset.offlineBytes = bytes;
@@ -55,7 +55,8 @@ export async function setupOffline(status, updateButton, isIdle) {
     }
     if (document.body.dataset.offline === 'update') return;
     if (!complete) return show('preparing', 'Preparing the offline copy…');
-    show('ready', `✓ Available offline · ${(bytes / 1e6).toFixed(1)} MB cached${navigator.onLine ? '' : ' · you are offline'}`);
+    const kept = models?.length ? ` · models: ${models.join(', ')}` : '';
+    show('ready', `✓ Available offline · ${(bytes / 1e6).toFixed(1)} MB cached${kept}${navigator.onLine ? '' : ' · you are offline'}`);
   }
 
   /** A new version is installed: it takes over if every tab is idle, else the user clicks Update. */

@@ -1,7 +1,7 @@
 // The Segment panel: the model catalog, bring-your-own models, and running a model on the open
 // scan in a disposable worker (lib/scan.js runModel) on the chosen backend, with progress and Cancel.
 import { backendLines, chosenBackend, chosenThreads, setupBackendPicker } from './backend.js';
-import { isAvailable, loadCatalog as readCatalog, modelFiles as catalogFiles } from './lib/catalog.js';
+import { hasModes, isAvailable, manifestForMode, networkRuns, loadCatalog as readCatalog, modelFiles as catalogFiles } from './lib/catalog.js';
 import { runModel } from './lib/scan.js';
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +9,25 @@ const $ = (id) => document.getElementById(id);
 /** Models offered: catalog entries plus models the user loaded, by name. */
 const models = new Map();
 let running = null;
+/** The open scan's header summary (dims, spacing_mm, description), for time estimates. */
+let scanInfo = null;
+
+/** Seconds per network run measured in this browser, by model name and mode (estimates). */
+const SECONDS_KEY = 'medseg.secondsPerRun';
+function secondsPerRun() {
+  try {
+    return JSON.parse(localStorage.getItem(SECONDS_KEY)) ?? {};
+  } catch {
+    return {};
+  }
+}
+function rememberSecondsPerRun(name, seconds) {
+  try {
+    localStorage.setItem(SECONDS_KEY, JSON.stringify({ ...secondsPerRun(), [name]: seconds }));
+  } catch {
+    // Storage refused (private mode, quota): estimates stay unmeasured.
+  }
+}
 
 /** Reads the catalog and marks which models have their files here. */
 export async function loadCatalog() {
@@ -42,6 +61,39 @@ function describe() {
   const { manifest, available } = entry;
   const where = available ? 'available on this site' : `not on this site: run \`medseg models fetch ${manifest.name}\``;
   $('model-about').textContent = `${manifest.description} Licence: ${manifest.licence}. ${where}.`;
+  $('model-mode-row').hidden = !hasModes(manifest);
+  estimate();
+}
+
+/** The chosen mode's cost on the open scan: network runs, and seconds once a run was measured here. */
+function estimate() {
+  const entry = models.get($('model-picker').value);
+  const out = $('model-estimate');
+  if (!entry || !hasModes(entry.manifest) || !scanInfo) return (out.textContent = '');
+  const runs = (mode) => networkRuns(manifestForMode(entry.manifest, mode), scanInfo.dims, scanInfo.spacing_mm);
+  const mode = $('model-mode').value;
+  const each = secondsPerRun()[entry.manifest.name];
+  const time = each ? ` ≈ ${formatDuration(runs(mode) * each)} here` : ' (seconds known after a first run here)';
+  out.textContent = `${runs(mode)} network runs on this scan${time}; fast ${runs('fast')}, accurate ${runs('accurate')}.`;
+}
+
+function formatDuration(seconds) {
+  return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+/**
+ * Tells the panel which scan is open: estimates use its size, and a brain-extraction choice moves
+ * to HD-BET (trained on T1, T1 with contrast, T2 and FLAIR) when the scan's name or description says
+ * it is not a plain T1 (deepbet is T1-only).
+ */
+export function scanOpened(info, name) {
+  scanInfo = info;
+  const text = `${name} ${info.description ?? ''}`;
+  const notT1 = /flair|t2|\bpd\b|proton.?density|t1.?(c|ce|gd|post|contrast)|gad/i.test(text);
+  if (notT1 && models.get('hd-bet')?.available && ['', 'deepbet'].includes($('model-picker').value)) {
+    $('model-picker').value = 'hd-bet';
+  }
+  describe();
 }
 
 /** Whether a model is running (from fetching its files to its labels). */
@@ -74,8 +126,9 @@ async function loadOwnModel(fileList) {
 }
 
 /** A model's files: the ones the user chose (copied: each run transfers its own), or the catalog's. */
-async function modelFiles(entry) {
-  return entry.files ? entry.files.map((b) => b.slice(0)) : catalogFiles(entry.manifest);
+async function modelFiles(entry, manifest) {
+  if (!entry.files) return catalogFiles(manifest);
+  return manifest.files.map(({ path }) => entry.files[entry.manifest.files.findIndex((f) => f.path === path)].slice(0));
 }
 
 /**
@@ -86,6 +139,7 @@ async function modelFiles(entry) {
 export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
   setupBackendPicker();
   $('model-picker').addEventListener('change', describe);
+  $('model-mode').addEventListener('change', estimate);
   $('open-model').addEventListener('change', async (e) => {
     try {
       await loadOwnModel(e.target.files);
@@ -114,11 +168,16 @@ export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
     running = run;
     let data;
     try {
-      const files = await modelFiles(entry);
+      const manifest = hasModes(entry.manifest) ? manifestForMode(entry.manifest, $('model-mode').value) : entry.manifest;
+      const files = await modelFiles(entry, manifest);
       const input = await scanInput(source);
       if (run.cancelled) return;
-      run.model = runModel({ manifest: entry.manifest, files, input, backend: chosenBackend(), threads: chosenThreads() }, setProgress);
+      run.model = runModel({ manifest, files, input, backend: chosenBackend(), threads: chosenThreads() }, setProgress);
       data = await run.model.result;
+      const runs = scanInfo && networkRuns(manifest, scanInfo.dims, scanInfo.spacing_mm);
+      const modelSeconds = data.stages.find(([stage]) => stage === 'running the model')?.[1];
+      if (runs && modelSeconds) rememberSecondsPerRun(entry.manifest.name, modelSeconds / runs);
+      estimate();
     } catch (e) {
       if (run.cancelled) return;
       finish('');

@@ -67,6 +67,11 @@ pub struct Preprocess {
     /// `as_closest_canonical`.
     #[serde(default)]
     pub canonical: bool,
+    /// Resample to this voxel spacing in mm (x, y, z of the scan's axes, after `canonical`) with
+    /// trilinear interpolation before scaling, as nnU-Net-style models expect; the labels go back
+    /// onto the scan's own grid. The new grid covers the same extent (skimage's `resize`).
+    #[serde(default)]
+    pub spacing: Option<[f64; 3]>,
     /// Intensity scaling.
     pub intensity: Intensity,
     /// Crop to the bounding box of voxels above `threshold` (after conforming), with `pad` voxels.
@@ -128,12 +133,22 @@ pub struct Crop {
 pub enum Pipeline {
     /// The whole (cropped) volume at once: input `[1, 1, D, H, W]`.
     Volume,
-    /// Overlapping patches `[1, 1, pd, ph, pw]`, blended with a Gaussian (σ = patch/8).
+    /// Overlapping patches `[1, 1, pd, ph, pw]`, blended with a Gaussian (σ = patch/8); each
+    /// patch's output is the mean over `folds` × the mirrorings of `mirror` (nnU-Net's test-time
+    /// augmentation and fold ensembling).
     Patches3d {
         /// Patch size (D, H, W).
         patch: [usize; 3],
         /// Fraction of a patch shared with its neighbour (0–0.95), e.g. 0.5.
         overlap: f64,
+        /// Network axes (0 = D, 1 = H, 2 = W) mirrored at test time: every combination of flips
+        /// of these axes is run and the outputs, flipped back, averaged (empty: none).
+        #[serde(default)]
+        mirror: Vec<usize>,
+        /// Fold networks whose outputs are averaged (files of the manifest; the first is
+        /// `files[0]`). Empty: `files[0]` alone.
+        #[serde(default)]
+        folds: Vec<String>,
     },
     /// Two networks, as deepbet: the locator runs on the whole volume resized (nearest) to
     /// `locator_size`; the bounding box of its largest foreground component, enlarged by
@@ -253,6 +268,35 @@ fn plain_relative(path: &str) -> bool {
         && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// How much of a model's ensemble a run uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunMode {
+    /// The first fold alone, no mirroring.
+    #[default]
+    Fast,
+    /// Every fold and every mirroring the manifest lists.
+    Accurate,
+}
+
+impl Manifest {
+    /// Whether the model has more than one way to run (folds or mirroring to leave out).
+    pub fn has_modes(&self) -> bool {
+        matches!(&self.pipeline, Pipeline::Patches3d { mirror, folds, .. } if !mirror.is_empty() || folds.len() > 1)
+    }
+
+    /// The manifest as `mode` runs it: for [`RunMode::Fast`], the first fold alone (the other
+    /// folds' files are left out, so they are neither read nor fetched) and no mirroring.
+    pub fn for_mode(&self, mode: RunMode) -> Manifest {
+        let mut out = self.clone();
+        if let (RunMode::Fast, Pipeline::Patches3d { mirror, folds, .. }) = (mode, &mut out.pipeline) {
+            mirror.clear();
+            let dropped: Vec<String> = folds.drain(1.min(folds.len())..).collect();
+            out.files.retain(|f| !dropped.contains(&f.path));
+        }
+        out
+    }
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -283,6 +327,30 @@ mod tests {
             assert!(err.contains("not a plain relative path"), "{bad}: {err}");
         }
         assert!(Manifest::from_json(&base.replace("PATH", "\"sub/m.onnx\"")).is_ok());
+    }
+
+    #[test]
+    fn the_fast_mode_keeps_the_first_fold_without_mirroring() {
+        let file = |p: &str| format!(r#"{{"path":"{p}","sha256":"00","bytes":1}}"#);
+        let text = format!(
+            r#"{{"name":"m","title":"t","description":"d","licence":"l","source":"s","format":"onnx",
+            "files":[{},{},{}],
+            "preprocess":{{"conform":false,"spacing":[1.5,1.5,1.5],"intensity":{{"kind":"z-score"}},"crop":null,"transpose":false}},
+            "pipeline":{{"kind":"patches3d","patch":[8,8,8],"overlap":0.5,"mirror":[0,1,2],"folds":["f0.onnx","f1.onnx"]}},
+            "postprocess":{{"decision":{{"kind":"argmax"}},"keep_largest":false,"fill_holes":false}},"labels":[]}}"#,
+            file("f0.onnx"),
+            file("extra.bin"),
+            file("f1.onnx")
+        );
+        let manifest = Manifest::from_json(&text).unwrap();
+        assert!(manifest.has_modes());
+        assert_eq!(manifest.for_mode(RunMode::Accurate), manifest);
+        let fast = manifest.for_mode(RunMode::Fast);
+        assert!(!fast.has_modes());
+        assert_eq!(fast.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["f0.onnx", "extra.bin"]);
+        let Pipeline::Patches3d { mirror, folds, .. } = &fast.pipeline else { panic!("{:?}", fast.pipeline) };
+        assert!(mirror.is_empty());
+        assert_eq!(folds, &["f0.onnx"]);
     }
 
     #[test]

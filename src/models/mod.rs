@@ -22,6 +22,8 @@ pub struct Model {
     pub streamed: Option<Streamed>,
     /// The locator network of a `locate-then-segment` pipeline.
     pub locator: Option<Network>,
+    /// A `patches3d` ensemble's other folds (the first fold is `network`).
+    pub other_folds: Vec<Network>,
 }
 
 /// Reads a model file through `read` (by relative path).
@@ -60,6 +62,12 @@ pub fn read_pinned(files: &[ModelFile], read: ReadFile) -> Result<Vec<Vec<u8>>, 
 }
 
 impl Model {
+    /// Every network a block goes through and whose outputs are averaged: `network`, then the
+    /// other folds.
+    pub fn ensemble(&self) -> Vec<&Network> {
+        std::iter::once(&self.network).chain(&self.other_folds).collect()
+    }
+
     /// Runs this model's networks on `accelerator`'s GPU, or on the CPU (`None`).
     pub fn use_accelerator(&mut self, accelerator: Option<std::sync::Arc<Accelerator>>) {
         if let Some(locator) = self.locator.as_mut() {
@@ -67,6 +75,9 @@ impl Model {
         }
         if let Some(streamed) = self.streamed.as_mut() {
             streamed.use_accelerator(accelerator.clone());
+        }
+        for fold in &mut self.other_folds {
+            fold.use_accelerator(accelerator.clone());
         }
         self.network.use_accelerator(accelerator);
     }
@@ -95,15 +106,20 @@ impl Model {
         };
         let network = Network::from_proto(&proto)?;
         let streamed = Streamed::from_proto(&proto);
-        let locator = match &manifest.pipeline {
-            Pipeline::LocateThenSegment { locator, .. } => {
-                let index = manifest.files.iter().position(|f| &f.path == locator).ok_or_else(|| {
-                    LoadError(format!("the pipeline's locator {locator} is not among the manifest's files"))
+        let network_named = |path: &String, role: &str| {
+            let index =
+                manifest.files.iter().position(|f| &f.path == path).ok_or_else(|| {
+                    LoadError(format!("the pipeline's {role} {path} is not among the manifest's files"))
                 })?;
-                Some(Network::from_onnx_bytes(&files[index])?)
-            }
-            _ => None,
+            Network::from_onnx_bytes(&files[index])
         };
-        Ok(Model { manifest, network, streamed, locator })
+        let (locator, other_folds) = match &manifest.pipeline {
+            Pipeline::LocateThenSegment { locator, .. } => (Some(network_named(locator, "locator")?), Vec::new()),
+            Pipeline::Patches3d { folds, .. } => {
+                (None, folds.iter().skip(1).map(|f| network_named(f, "fold")).collect::<Result<_, _>>()?)
+            }
+            _ => (None, Vec::new()),
+        };
+        Ok(Model { manifest, network, streamed, locator, other_folds })
     }
 }

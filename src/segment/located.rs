@@ -71,7 +71,7 @@ async fn run_labels(
 ) -> Result<Vec<u16>, RunError> {
     let input = axes.to_network_order(input, xyz);
     let labels =
-        run_block_labels(network, streamed, &Feed::Whole, input, axes.dhw(xyz), &plan.decision, progress).await?;
+        run_block_labels(&[network], streamed, &Feed::Whole, input, axes.dhw(xyz), &plan.decision, progress).await?;
     Ok(axes.to_block(labels, xyz))
 }
 

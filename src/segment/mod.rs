@@ -21,7 +21,7 @@ use crate::volume::intensity::quantiles;
 use crate::volume::resample::{resample_linear, resample_nearest, Grid};
 use crate::volume::Volume;
 use located::segment_located;
-use plan::Plan;
+use plan::{Feed, Plan};
 use scaling::Scaling;
 use windows::run_block_labels;
 
@@ -51,6 +51,30 @@ impl Segmenter {
         self.model.use_accelerator(accelerator);
     }
 
+    /// How many network runs segmenting `scan` takes (patches × mirrorings × folds for
+    /// `patches3d`; 1 for a whole volume, 2 with a locator; slices ÷ batch), for time estimates.
+    pub fn network_runs(&self, scan: &Volume) -> usize {
+        let plan = &self.plan;
+        let mut grid = Grid::of(scan);
+        if plan.canonical {
+            grid = grid.closest_canonical();
+        }
+        if plan.conform {
+            grid = Grid::conformed_for(&grid);
+        }
+        if let Some(spacing) = plan.spacing {
+            grid = grid.with_spacing(spacing);
+        }
+        let dhw = plan.axes.dhw(grid.shape);
+        match plan.feed {
+            Feed::Whole => 1 + usize::from(plan.locate.is_some()),
+            Feed::Patches { patch, overlap, mirror } => {
+                windows::patch_runs(dhw, patch, overlap, mirror, self.model.ensemble().len())
+            }
+            Feed::Slices { axis, batch } => dhw[axis].div_ceil(batch),
+        }
+    }
+
     /// Segments volume 0 of `scan`; the label map is on the scan's own grid.
     pub async fn segment(&self, scan: &Volume, progress: ProgressFn<'_>) -> Result<LabelMap, RunError> {
         let plan = &self.plan;
@@ -64,6 +88,20 @@ impl Segmenter {
             (values, scan_grid.clone())
         };
         let (values, grid) = if plan.conform { conform(values, &grid) } else { (values, grid) };
+        let (values, grid) = match plan.spacing {
+            Some(spacing) => {
+                let target = grid.with_spacing(spacing);
+                if target.len() > plan::MAX_VOXELS {
+                    return Err(RunError::Shape(format!(
+                        "resampled to {spacing:?} mm this scan would be {:?} voxels, more than the {} this model can take",
+                        target.shape,
+                        plan::MAX_VOXELS
+                    )));
+                }
+                (resample_linear(&values, &grid, &target), target)
+            }
+            None => (values, grid),
+        };
         let mut labels = match (plan.locate, self.model.locator.as_ref()) {
             (Some(locate), Some(locator)) => {
                 let labels = segment_located(&values, grid.shape, locator, &self.model, plan, locate, progress).await?;
@@ -108,7 +146,7 @@ impl Segmenter {
         let dhw = plan.axes.dhw(size);
         let model = &self.model;
         let cropped = run_block_labels(
-            &model.network,
+            &model.ensemble(),
             model.streamed.as_ref(),
             &plan.feed,
             input,

@@ -19,12 +19,15 @@ pub const MAX_VOXELS: usize = 512 * 512 * 512;
 pub enum Feed {
     /// The whole block at once: input `[1, 1, D, H, W]`.
     Whole,
-    /// Overlapping patches blended with a Gaussian.
+    /// Overlapping patches blended with a Gaussian, each the mean over the model's folds and
+    /// the mirrorings asked for.
     Patches {
         /// Patch size (D, H, W), each in 1..=[`MAX_SIDE`].
         patch: [usize; 3],
         /// Fraction of a patch shared with its neighbour, 0–0.95.
         overlap: f64,
+        /// Which network axes (D, H, W) are mirrored at test time.
+        mirror: [bool; 3],
     },
     /// 2D slices across `axis` (0, 1 or 2), `batch` (≥ 1) per run.
     Slices {
@@ -55,6 +58,8 @@ pub struct Plan {
     pub canonical: bool,
     /// Resample to FreeSurfer's conformed grid first.
     pub conform: bool,
+    /// Resample to this spacing (mm, x y z) first.
+    pub spacing: Option<[f64; 3]>,
     /// Intensity scaling before the network.
     pub intensity: Intensity,
     /// Crop to the object before the network.
@@ -81,12 +86,30 @@ impl Plan {
         let bad = |field: &str, what: String| LoadError(format!("manifest of {}: {field} {what}", manifest.name));
         let (feed, locate) = match manifest.pipeline {
             Pipeline::Volume => (Feed::Whole, None),
-            Pipeline::Patches3d { patch, overlap } => {
+            Pipeline::Patches3d { patch, overlap, ref mirror, ref folds } => {
                 check_size(patch).map_err(|e| bad("pipeline.patch", e))?;
                 if !(0.0..=0.95).contains(&overlap) {
                     return Err(bad("pipeline.overlap", format!("is {overlap}, expected 0 to 0.95")));
                 }
-                (Feed::Patches { patch, overlap }, None)
+                let mut mirrored = [false; 3];
+                for &axis in mirror {
+                    if axis > 2 || mirrored[axis] {
+                        return Err(bad("pipeline.mirror", format!("is {mirror:?}, expected distinct axes 0, 1, 2")));
+                    }
+                    mirrored[axis] = true;
+                }
+                if let Some(first) = folds.first() {
+                    if *first != manifest.files[0].path {
+                        return Err(bad(
+                            "pipeline.folds",
+                            format!("starts with {first}, expected files[0] ({})", manifest.files[0].path),
+                        ));
+                    }
+                }
+                if let Some(missing) = folds.iter().find(|f| !manifest.files.iter().any(|m| &m.path == *f)) {
+                    return Err(bad("pipeline.folds", format!("names {missing}, which is not among the files")));
+                }
+                (Feed::Patches { patch, overlap, mirror: mirrored }, None)
             }
             Pipeline::Slices2d { axis, batch } => {
                 if axis > 2 {
@@ -120,9 +143,15 @@ impl Plan {
             }
         }
         let preprocess = &manifest.preprocess;
+        if let Some(spacing) = preprocess.spacing {
+            if !spacing.iter().all(|s| s.is_finite() && (0.05..=50.0).contains(s)) {
+                return Err(bad("preprocess.spacing", format!("is {spacing:?}, expected 0.05 to 50 mm per axis")));
+            }
+        }
         Ok(Plan {
             canonical: preprocess.canonical,
             conform: preprocess.conform,
+            spacing: preprocess.spacing,
             intensity: preprocess.intensity.clone(),
             crop: preprocess.crop,
             axes: if preprocess.transpose { AxisOrder::Xyz } else { AxisOrder::Zyx },
@@ -166,7 +195,7 @@ mod tests {
     #[test]
     fn a_valid_manifest_resolves_once() {
         let plan = Plan::of(&manifest(r#"{"kind":"patches3d","patch":[64,64,64],"overlap":0.5}"#)).unwrap();
-        assert_eq!(plan.feed, Feed::Patches { patch: [64, 64, 64], overlap: 0.5 });
+        assert_eq!(plan.feed, Feed::Patches { patch: [64, 64, 64], overlap: 0.5, mirror: [false; 3] });
         assert_eq!(plan.axes, AxisOrder::Xyz);
         assert_eq!(plan.labels.labels.len(), 1, "background is not a label");
     }
@@ -177,6 +206,10 @@ mod tests {
             (r#"{"kind":"patches3d","patch":[0,0,0],"overlap":0.5}"#, "pipeline.patch"),
             (r#"{"kind":"patches3d","patch":[100000,100000,100000],"overlap":0.5}"#, "pipeline.patch"),
             (r#"{"kind":"patches3d","patch":[8,8,8],"overlap":2}"#, "pipeline.overlap"),
+            (r#"{"kind":"patches3d","patch":[8,8,8],"overlap":0.5,"mirror":[0,3]}"#, "pipeline.mirror"),
+            (r#"{"kind":"patches3d","patch":[8,8,8],"overlap":0.5,"mirror":[1,1]}"#, "pipeline.mirror"),
+            (r#"{"kind":"patches3d","patch":[8,8,8],"overlap":0.5,"folds":["other.onnx"]}"#, "pipeline.folds"),
+            (r#"{"kind":"patches3d","patch":[8,8,8],"overlap":0.5,"folds":["m.onnx","f1.onnx"]}"#, "pipeline.folds"),
             (r#"{"kind":"slices2d","axis":3,"batch":1}"#, "pipeline.axis"),
             (r#"{"kind":"slices2d","axis":0,"batch":0}"#, "pipeline.batch"),
             (

@@ -13,14 +13,16 @@ use crate::models::manifest::Decision;
 use crate::postprocess::argmax;
 use crate::volume::in_plane_axes;
 
-/// Runs `network` over `block` (shape `dhw`) as `feed` says; returns (logits, channels).
+/// Runs a model's `ensemble` (its folds; whole blocks and slices use the first alone) over
+/// `block` (shape `dhw`) as `feed` says; returns (outputs, channels).
 pub async fn run_block(
-    network: &Network,
+    ensemble: &[&Network],
     feed: &Feed,
     block: Vec<f32>,
     dhw: [usize; 3],
     progress: Progress<'_>,
 ) -> Result<(Vec<f32>, usize), RunError> {
+    let network = ensemble[0];
     match *feed {
         Feed::Whole => {
             let shape = [1, 1, dhw[0], dhw[1], dhw[2]];
@@ -28,16 +30,18 @@ pub async fn run_block(
             expect_shape(&out_shape, &[1, 0, dhw[0], dhw[1], dhw[2]], &shape)?;
             Ok((out, out_shape[1]))
         }
-        Feed::Patches { patch, overlap } => patches(network, &block, dhw, patch, overlap, progress).await,
+        Feed::Patches { patch, overlap, mirror } => {
+            patches(ensemble, &block, dhw, Windows { patch, overlap, mirror }, progress).await
+        }
         Feed::Slices { axis, batch } => slices(network, &block, dhw, axis, batch, progress).await,
     }
 }
 
-/// Runs `network` over `block` as `feed` says and decides labels (network order). A whole-block
+/// Runs `ensemble` over `block` as `feed` says and decides labels (network order). A whole-block
 /// run of a network given with its `streamed` form (see `engine::streaming`) goes plane by plane
 /// and never holds whole activations or outputs.
 pub async fn run_block_labels(
-    network: &Network,
+    ensemble: &[&Network],
     streamed: Option<&Streamed>,
     feed: &Feed,
     block: Vec<f32>,
@@ -63,7 +67,7 @@ pub async fn run_block_labels(
             Ok(labels)
         }
         _ => {
-            let (output, channels) = run_block(network, feed, block, dhw, progress).await?;
+            let (output, channels) = run_block(ensemble, feed, block, dhw, progress).await?;
             decide(&output, channels, decision)
         }
     }
@@ -127,14 +131,60 @@ fn gaussian(patch: [usize; 3]) -> Vec<f32> {
     out
 }
 
-async fn patches(
-    network: &Network,
-    block: &[f32],
-    dhw: [usize; 3],
+/// How `patches3d` tiles a block and what each patch averages.
+#[derive(Clone, Copy)]
+struct Windows {
     patch: [usize; 3],
     overlap: f64,
+    mirror: [bool; 3],
+}
+
+/// The mirrorings to run: every subset of the mirrored axes (the first is no flip at all).
+fn mirrorings(mirror: [bool; 3]) -> Vec<[bool; 3]> {
+    (0..8usize)
+        .map(|bits| std::array::from_fn(|a| bits >> a & 1 == 1))
+        .filter(|flips: &[bool; 3]| (0..3).all(|a| mirror[a] || !flips[a]))
+        .collect()
+}
+
+/// `values` (`[C, D, H, W]`, `channels` of shape `dhw`) with the axes in `flips` reversed.
+fn flipped(values: &[f32], channels: usize, dhw: [usize; 3], flips: [bool; 3]) -> Vec<f32> {
+    if flips == [false; 3] {
+        return values.to_vec();
+    }
+    let [nd, nh, nw] = dhw;
+    let at = |i: usize, n: usize, flip: bool| if flip { n - 1 - i } else { i };
+    let mut out = Vec::with_capacity(values.len());
+    for c in 0..channels {
+        for d in 0..nd {
+            for h in 0..nh {
+                let row = ((c * nd + at(d, nd, flips[0])) * nh + at(h, nh, flips[1])) * nw;
+                if flips[2] {
+                    out.extend(values[row..row + nw].iter().rev());
+                } else {
+                    out.extend_from_slice(&values[row..row + nw]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Number of network runs `patches3d` makes over a block of shape `dhw` with `ensemble_size`
+/// folds: patches × mirrorings × folds.
+pub fn patch_runs(dhw: [usize; 3], patch: [usize; 3], overlap: f64, mirror: [bool; 3], ensemble_size: usize) -> usize {
+    let tiles: usize = (0..3).map(|a| starts(dhw[a].max(patch[a]), patch[a], overlap).len()).product();
+    tiles * mirrorings(mirror).len() * ensemble_size
+}
+
+async fn patches(
+    ensemble: &[&Network],
+    block: &[f32],
+    dhw: [usize; 3],
+    windows: Windows,
     progress: Progress<'_>,
 ) -> Result<(Vec<f32>, usize), RunError> {
+    let Windows { patch, overlap, mirror } = windows;
     // A block smaller than the patch is zero-padded to it (and cropped back at the end).
     let padded: [usize; 3] = std::array::from_fn(|a| dhw[a].max(patch[a]));
     let weights = gaussian(patch);
@@ -147,12 +197,17 @@ async fn patches(
             }
         }
     }
+    let flips = mirrorings(mirror);
+    let runs_per_patch = flips.len() * ensemble.len();
+    let count = (grid.len() * runs_per_patch) as f64;
     let n_patch: usize = patch.iter().product();
     let n_padded: usize = padded.iter().product();
     let mut sum: Vec<f32> = Vec::new();
     let mut weight_sum = vec![0f32; n_padded];
     let mut channels = 0;
-    for (i, start) in grid.iter().enumerate() {
+    let shape = [1, 1, patch[0], patch[1], patch[2]];
+    let mut done = 0.0;
+    for start in &grid {
         let mut input = Vec::with_capacity(n_patch);
         for d in 0..patch[0] {
             for h in 0..patch[1] {
@@ -163,13 +218,27 @@ async fn patches(
                 }
             }
         }
-        let count = grid.len() as f64;
-        let shape = [1, 1, patch[0], patch[1], patch[2]];
-        let (out, out_shape) =
-            network.run_with_progress(input, &shape, &mut |f| progress((i as f64 + f) / count)).await?;
-        expect_shape(&out_shape, &[1, 0, patch[0], patch[1], patch[2]], &shape)?;
+        // The patch's output: the mean over folds and mirrorings, each flipped back.
+        let mut mean: Vec<f32> = Vec::new();
+        for network in ensemble {
+            for &flip in &flips {
+                let (out, out_shape) = network
+                    .run_with_progress(flipped(&input, 1, patch, flip), &shape, &mut |f| progress((done + f) / count))
+                    .await?;
+                expect_shape(&out_shape, &[1, 0, patch[0], patch[1], patch[2]], &shape)?;
+                let out = flipped(&out, out_shape[1], patch, flip);
+                if mean.is_empty() {
+                    mean = vec![0.0; out.len()];
+                }
+                if out.len() != mean.len() {
+                    return Err(RunError::Shape("the folds of this model return different channel counts".into()));
+                }
+                mean.iter_mut().zip(&out).for_each(|(m, o)| *m += o / runs_per_patch as f32);
+                done += 1.0;
+            }
+        }
         if sum.is_empty() {
-            channels = out_shape[1];
+            channels = mean.len() / n_patch;
             sum = vec![0.0; channels * n_padded];
         }
         for d in 0..patch[0] {
@@ -179,7 +248,7 @@ async fn patches(
                     let v = ((start[0] + d) * padded[1] + start[1] + h) * padded[2] + start[2] + w;
                     weight_sum[v] += weights[p];
                     for c in 0..channels {
-                        sum[c * n_padded + v] += out[c * n_patch + p] * weights[p];
+                        sum[c * n_padded + v] += mean[c * n_patch + p] * weights[p];
                     }
                 }
             }
@@ -261,6 +330,11 @@ mod tests {
     /// A pointwise network with 2 output channels, c0 = 2x + 1 and c1 = −x, for `rank`-D input
     /// ([N, 1, spatial…]): any way of tiling the input must give the same logits.
     fn pointwise(spatial: usize) -> Network {
+        pointwise_with(spatial, [2.0, -1.0], [1.0, 0.0])
+    }
+
+    /// A pointwise network with 2 output channels, c = weights·x + biases.
+    fn pointwise_with(spatial: usize, weights: [f32; 2], biases: [f32; 2]) -> Network {
         let kernel_dims: Vec<i64> = [2, 1].into_iter().chain(std::iter::repeat_n(1, spatial)).collect();
         let tensor = |name: &str, dims: Vec<i64>, v: Vec<f32>| TensorProto {
             name: name.into(),
@@ -282,7 +356,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-            initializer: vec![tensor("w", kernel_dims, vec![2.0, -1.0]), tensor("b", vec![2], vec![1.0, 0.0])],
+            initializer: vec![tensor("w", kernel_dims, weights.to_vec()), tensor("b", vec![2], biases.to_vec())],
             input: vec![float_value("input", None)],
             output: vec![float_value("logits", None)],
             ..Default::default()
@@ -315,12 +389,12 @@ mod tests {
         let net = pointwise(3);
         let dhw = [13, 17, 20];
         let data = block(dhw);
-        let (whole, c) = block_on(run_block(&net, &Feed::Whole, data.clone(), dhw, &mut |_| {})).unwrap();
+        let (whole, c) = block_on(run_block(&[&net], &Feed::Whole, data.clone(), dhw, &mut |_| {})).unwrap();
         assert_eq!(c, 2);
         assert!(close(&whole, &expected(&data)));
-        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5 };
+        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5, mirror: [false; 3] };
         let mut calls = 0;
-        let (tiled, _) = block_on(run_block(&net, &patched, data.clone(), dhw, &mut |_| {
+        let (tiled, _) = block_on(run_block(&[&net], &patched, data.clone(), dhw, &mut |_| {
             calls += 1;
         }))
         .unwrap();
@@ -328,8 +402,49 @@ mod tests {
         assert!(calls > 8, "progress is reported per patch");
         // A block smaller than the patch is padded and cropped back.
         let small = [3, 4, 5];
-        let (out, _) = block_on(run_block(&net, &patched, block(small), small, &mut |_| {})).unwrap();
+        let (out, _) = block_on(run_block(&[&net], &patched, block(small), small, &mut |_| {})).unwrap();
         assert!(close(&out, &expected(&block(small))));
+    }
+
+    #[test]
+    fn mirrorings_are_every_subset_of_the_mirrored_axes() {
+        assert_eq!(mirrorings([false; 3]), vec![[false; 3]]);
+        assert_eq!(mirrorings([true, false, true]).len(), 4);
+        assert_eq!(mirrorings([true; 3]).len(), 8);
+        // Flipping twice gives the block back; a W flip reverses each row.
+        let dhw = [2, 3, 4];
+        let data = block(dhw);
+        for flips in mirrorings([true; 3]) {
+            assert_eq!(flipped(&flipped(&data, 1, dhw, flips), 1, dhw, flips), data, "{flips:?}");
+        }
+        assert_eq!(flipped(&data, 1, dhw, [false, false, true])[..4], [data[3], data[2], data[1], data[0]]);
+        assert_eq!(flipped(&data, 2, [1, 1, 2], [true; 3]), vec![data[1], data[0], data[3], data[2]]);
+    }
+
+    #[test]
+    fn mirrored_patches_of_two_folds_average_the_folds_in_place() {
+        // Outputs flipped back to where they belong: a pointwise network gives the same map
+        // mirrored or not, and two folds give the mean of their outputs.
+        let (a, b) = (pointwise(3), pointwise_with(3, [-4.0, 3.0], [0.5, -2.0]));
+        let dhw = [9, 12, 10];
+        let data = block(dhw);
+        let feed = Feed::Patches { patch: [8, 8, 8], overlap: 0.5, mirror: [true; 3] };
+        let mut runs = 0;
+        let (out, c) = block_on(run_block(&[&a, &b], &feed, data.clone(), dhw, &mut |f| {
+            if f == 0.0 || runs > 0 {
+                runs += 1;
+            }
+        }))
+        .unwrap();
+        assert_eq!(c, 2);
+        let want: Vec<f32> = data
+            .iter()
+            .map(|x| (2.0 * x + 1.0 - 4.0 * x + 0.5) / 2.0)
+            .chain(data.iter().map(|x| (-x + 3.0 * x - 2.0) / 2.0))
+            .collect();
+        assert!(close(&out, &want), "the folds' mean, each mirroring flipped back");
+        assert_eq!(patch_runs(dhw, [8, 8, 8], 0.5, [true; 3], 2), 8 * 8 * 2, "2×2×2 patches × 8 mirrorings × 2 folds");
+        assert!(runs >= 8 * 8 * 2, "progress is reported for every run");
     }
 
     #[test]
@@ -339,7 +454,7 @@ mod tests {
         let data = block(dhw);
         for axis in 0..3 {
             let slices = Feed::Slices { axis, batch: 3 };
-            let (out, c) = block_on(run_block(&net, &slices, data.clone(), dhw, &mut |_| {})).unwrap();
+            let (out, c) = block_on(run_block(&[&net], &slices, data.clone(), dhw, &mut |_| {})).unwrap();
             assert_eq!(c, 2);
             assert!(close(&out, &expected(&data)), "axis {axis}");
         }
@@ -349,9 +464,9 @@ mod tests {
     fn progress_over_patches_rises_from_zero_below_one() {
         let net = pointwise(3);
         let dhw = [16, 16, 16];
-        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5 };
+        let patched = Feed::Patches { patch: [8, 8, 8], overlap: 0.5, mirror: [false; 3] };
         let mut reported = Vec::new();
-        block_on(run_block(&net, &patched, block(dhw), dhw, &mut |f| reported.push(f))).unwrap();
+        block_on(run_block(&[&net], &patched, block(dhw), dhw, &mut |f| reported.push(f))).unwrap();
         assert_eq!(reported.first(), Some(&0.0));
         assert!(reported.windows(2).all(|w| w[0] <= w[1]) && reported.iter().all(|&f| f < 1.0), "{reported:?}");
     }

@@ -43,6 +43,27 @@ impl Grid {
         self.len() == 0
     }
 
+    /// The grid covering the same extent with voxels of about `spacing` mm (x, y, z): each axis
+    /// gets `round(n · old / new)` voxels (at least 1), stretched to cover exactly the `n` old
+    /// ones, as skimage's `resize` (which HD-BET and nnU-Net resample with) maps them.
+    pub fn with_spacing(&self, spacing: [f64; 3]) -> Grid {
+        let old = self.spacing_mm();
+        let shape: [usize; 3] =
+            std::array::from_fn(|a| ((self.shape[a] as f64 * old[a] / spacing[a]).round() as usize).max(1));
+        let ratio: [f64; 3] = std::array::from_fn(|a| self.shape[a] as f64 / shape[a] as f64);
+        // Continuous old index of the new voxel 0's centre on each axis.
+        let first = ratio.map(|r| -0.5 + 0.5 * r);
+        let origin = apply(&self.affine, first);
+        let mut affine = self.affine;
+        for r in 0..3 {
+            for (c, ratio) in ratio.iter().enumerate() {
+                affine[r][c] = self.affine[r][c] * ratio;
+            }
+            affine[r][3] = origin[r];
+        }
+        Grid { shape, affine }
+    }
+
     /// FreeSurfer's conformed grid for a scan: 256³ voxels of 1 mm in LIA orientation, centred
     /// where the scan's centre (voxel dims/2) is.
     pub fn conformed_for(scan: &Grid) -> Grid {
@@ -268,6 +289,21 @@ mod tests {
     fn identity_grid(shape: [usize; 3]) -> Grid {
         let affine = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
         Grid { shape, affine }
+    }
+
+    #[test]
+    fn a_new_spacing_covers_the_same_extent_as_skimage_resize() {
+        let scan = identity_grid([256, 10, 3]);
+        let grid = scan.with_spacing([1.5, 1.0, 2.0]);
+        assert_eq!(grid.shape, [171, 10, 2]);
+        // A ramp along x: new voxel i samples old x = (i + 0.5) · 256/171 − 0.5 (skimage's mapping).
+        let ramp: Vec<f32> = (0..scan.len()).map(|i| (i % 256) as f32).collect();
+        let resampled = resample_linear(&ramp, &scan, &grid);
+        for i in [0usize, 1, 85, 169] {
+            let want = (i as f64 + 0.5) * 256.0 / 171.0 - 0.5;
+            assert!((f64::from(resampled[i]) - want).abs() < 1e-3, "x {i}: {} vs {want}", resampled[i]);
+        }
+        assert_eq!(grid.affine[2][3], -0.5 + 0.5 * 1.5, "z: 3 voxels become 2 centred on the same extent");
     }
 
     #[test]

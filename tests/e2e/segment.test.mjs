@@ -37,14 +37,14 @@ async function openAndPick(model = MODEL) {
   await page.selectOption('#model-picker', model);
 }
 
-/** Saves the page's label map and compares it with the native CLI's on the same model. */
-async function comparePageWithCli(modelArgument) {
+/** Saves the page's label map and compares it with the native CLI's on the same model and scan. */
+async function comparePageWithCli(modelArgument, scan = SCAN) {
   const download = page.waitForEvent('download');
   await page.click('#save-overlay');
   const saved = join(TMP, 'page.nii.gz');
   await (await download).saveAs(saved);
   const native = join(TMP, 'native.nii.gz');
-  execFileSync(BIN, ['segment', '--model', modelArgument, SCAN, '-o', native], { stdio: 'pipe' });
+  execFileSync(BIN, ['segment', '--model', modelArgument, scan, '-o', native], { stdio: 'pipe' });
   let report;
   try {
     report = execFileSync(BIN, ['compare', saved, native], { encoding: 'utf8' });
@@ -70,6 +70,26 @@ test('a catalog model runs in the page and matches the native CLI', async (t) =>
   assert.ok(rows.some((r) => /White/i.test(r)) && rows.some((r) => /Gr[ae]y/i.test(r)), `label names from the manifest: ${rows}`);
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_ail.png') });
   await comparePageWithCli(MODEL);
+});
+
+test('HD-BET is offered for a FLAIR, shows its two modes with their cost, and runs fast as the CLI does', async (t) => {
+  const flair = join(SHARED, 'data/brain/FLAIR.nii.gz');
+  if (!existsSync(flair)) {
+    if (process.env.MEDSEG_REQUIRE_SHARED === '1') assert.fail(`${flair} is missing`);
+    return t.skip('needs ../shared');
+  }
+  await page.reload();
+  await page.waitForFunction(() => [...document.querySelectorAll('#model-picker option')].some((o) => o.value === 'hd-bet'));
+  await openScanFiles(page, [flair]);
+  await page.waitForFunction(() => document.getElementById('model-picker').value === 'hd-bet');
+  assert.equal(await page.isVisible('#model-mode-row'), true, 'HD-BET has a fast and an accurate mode');
+  // 124×160×140 at 1 mm is 83×107×93 at 1.5 mm: one 128³ patch; accurate is 8 mirrorings × 5 folds.
+  assert.match(await page.textContent('#model-estimate'), /^1 network runs on this scan.*fast 1, accurate 40\./);
+  await page.click('#run-model');
+  await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 300_000 });
+  assert.match(await page.textContent('#model-estimate'), /^1 network runs on this scan ≈ \d+ s here/, 'the time is known after a run');
+  await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_hdbet_flair.png') });
+  await comparePageWithCli('hd-bet', flair);
 });
 
 test('a model the user brings (.onnx + manifest) runs in the page and in the CLI', async (t) => {

@@ -138,7 +138,8 @@ fn model5_gw_ae_on_the_mni152_template_finds_its_grey_and_white_matter() {
 #[test]
 fn a_manifest_asking_for_empty_patches_is_refused_when_loaded() {
     let Some(mut model) = mirror_model("model5_gw_ae") else { return };
-    model.manifest.pipeline = medseg::models::manifest::Pipeline::Patches3d { patch: [0, 0, 0], overlap: 0.5 };
+    model.manifest.pipeline =
+        medseg::models::manifest::Pipeline::Patches3d { patch: [0, 0, 0], overlap: 0.5, mirror: vec![], folds: vec![] };
     let err = Segmenter::new(model).err().unwrap().to_string();
     assert!(err.starts_with("not a usable model") && err.contains("pipeline.patch"), "{err}");
 }
@@ -176,7 +177,7 @@ fn a_model_whose_input_shape_does_not_fit_the_scan_is_a_clear_error() {
     let mut manifest: Manifest = catalog().get("model5_gw_ae").unwrap().clone();
     manifest.preprocess.conform = false;
     manifest.preprocess.crop = None;
-    let model = Model { manifest, network, streamed: None, locator: None };
+    let model = Model { manifest, network, streamed: None, locator: None, other_folds: Vec::new() };
     let scan = read_nifti(&common::read_public("nibabel/tests/data/standard.nii.gz"), ReadLimits::default()).unwrap();
     let segmenter = Segmenter::new(model).unwrap();
     let Err(err) = block_on(segmenter.segment(&scan, &mut |_, _| {})) else { panic!("4×5×7 must not fit 8×8×8") };
@@ -197,7 +198,13 @@ fn streaming_a_meshnet_plane_by_plane_gives_the_one_shot_label_map() {
         medseg::models::tfjs::shard_paths(&json).unwrap().iter().map(|p| std::fs::read(dir.join(p)).unwrap()).collect();
     let one_shot =
         medseg::engine::network::Network::from_proto(&medseg::models::tfjs::to_onnx(&json, &shards).unwrap()).unwrap();
-    let one_shot = Model { manifest: streamed.manifest.clone(), network: one_shot, streamed: None, locator: None };
+    let one_shot = Model {
+        manifest: streamed.manifest.clone(),
+        network: one_shot,
+        streamed: None,
+        locator: None,
+        other_folds: Vec::new(),
+    };
     let (a, b) = (run(streamed, &scan), run(one_shot, &scan));
     let differing = a.values.iter().zip(&b.values).filter(|(x, y)| x != y).count();
     eprintln!("streamed vs one-shot model5_gw_ae on norm: {differing} of {} voxels differ", a.values.len());

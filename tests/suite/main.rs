@@ -17,6 +17,7 @@ mod formats_nrrd;
 mod fuzz_regressions;
 mod gpu_models;
 mod hardening;
+mod hdbet;
 mod label_roundtrip;
 mod layers;
 mod medsam;

@@ -11,6 +11,7 @@ use medseg::volume::read_scan;
 use medseg::{Accelerator, ReadLimits, Segmenter};
 
 use crate::backend::{self, BackendArg};
+use crate::models::ModeArg;
 use crate::threads::ThreadsArg;
 
 /// Arguments of `medseg bench`.
@@ -25,6 +26,8 @@ pub struct Args {
     /// A segmentation model (catalog name or manifest path): seconds per stage, peak memory
     #[arg(long, value_name = "NAME|MANIFEST")]
     model: Option<String>,
+    #[command(flatten)]
+    mode: ModeArg,
     #[command(flatten)]
     backend: BackendArg,
     #[command(flatten)]
@@ -45,7 +48,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
         return medsam_bench(&files, runs, args.backend).await;
     }
     if let Some(model) = &args.model {
-        return model_bench(model, &files, runs, args.backend).await;
+        return model_bench(model, args.mode, &files, runs, args.backend).await;
     }
     println!("{:<40} {:>10} {:>10} {:>10} {:>12}", "file", "read ms", "decode ms", "f32 ms", "peak RSS MB");
     for path in files {
@@ -115,8 +118,14 @@ async fn medsam_bench(files: &[&String], runs: usize, backend: BackendArg) -> Re
 }
 
 /// A catalog model on each scan: median seconds per pipeline stage and in all, peak memory.
-async fn model_bench(name: &str, files: &[&String], runs: usize, backend: BackendArg) -> Result<(), String> {
-    let mut segmenter = Segmenter::new(crate::models::load_model(name)?).map_err(|e| e.to_string())?;
+async fn model_bench(
+    name: &str,
+    mode: ModeArg,
+    files: &[&String],
+    runs: usize,
+    backend: BackendArg,
+) -> Result<(), String> {
+    let mut segmenter = Segmenter::new(crate::models::load_model(name, mode.mode())?).map_err(|e| e.to_string())?;
     let accelerator = backend::open(backend).await?;
     segmenter.use_accelerator(accelerator.clone());
     for path in files {
@@ -149,8 +158,9 @@ async fn model_bench(name: &str, files: &[&String], runs: usize, backend: Backen
         let stages: Vec<String> =
             per_stage.iter_mut().map(|(stage, times)| format!("{stage} {:.2} s", median(times))).collect();
         println!(
-            "{name} on {path}: {:.2} s median of {runs} ({}); peak RSS {} MB, peak GPU {} MB",
+            "{name} on {path}: {:.2} s median of {runs} ({} network runs; {}); peak RSS {} MB, peak GPU {} MB",
             median(&mut totals),
+            segmenter.network_runs(&scan),
             stages.join(", "),
             peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}")),
             peak_gpu_mb(&accelerator)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use medseg::models::catalog::Catalog;
-use medseg::models::manifest::{sha256_hex, Manifest};
+use medseg::models::manifest::{sha256_hex, Manifest, RunMode};
 use medseg::Model;
 
 /// Arguments of `medseg models`.
@@ -75,8 +75,35 @@ fn all_present(manifest: &Manifest, dir: &Path) -> bool {
     manifest.files.iter().all(|f| dir.join(&f.path).exists())
 }
 
-/// A model by catalog name, or by the path of a manifest `.json` whose files lie beside it.
-pub fn load_model(spec: &str) -> Result<Model, String> {
+/// The `--mode` option of the commands that run a segmentation model.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct ModeArg {
+    /// For models with folds or test-time mirroring (hd-bet): `fast` runs the first fold without
+    /// mirroring, `accurate` every fold with every mirroring (fold count × 8 times the work)
+    #[arg(long, value_name = "MODE", default_value = "fast")]
+    mode: ModeName,
+}
+
+/// The run modes by name.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ModeName {
+    Fast,
+    Accurate,
+}
+
+impl ModeArg {
+    /// The mode asked for.
+    pub fn mode(&self) -> RunMode {
+        match self.mode {
+            ModeName::Fast => RunMode::Fast,
+            ModeName::Accurate => RunMode::Accurate,
+        }
+    }
+}
+
+/// A model by catalog name, or by the path of a manifest `.json` whose files lie beside it, as
+/// `mode` runs it (only the files that mode needs are read).
+pub fn load_model(spec: &str, mode: RunMode) -> Result<Model, String> {
     let (manifest, dir) = if spec.ends_with(".json") && Path::new(spec).exists() {
         let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read {spec}: {e}"))?;
         let dir = Path::new(spec).parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -95,6 +122,7 @@ pub fn load_model(spec: &str) -> Result<Model, String> {
         }
         (manifest, dir)
     };
+    let manifest = manifest.for_mode(mode);
     let declared: std::collections::HashMap<String, u64> =
         manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();
     Model::load(manifest, &mut |p| read_declared(&dir.join(p), declared.get(p).copied().unwrap_or(0)))

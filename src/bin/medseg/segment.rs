@@ -12,6 +12,7 @@ use std::time::Instant;
 use medseg::{LabelMap, Segmenter, Volume};
 
 use crate::backend::{self, BackendArg};
+use crate::models::ModeArg;
 use crate::progress::Stages;
 use crate::scan::open_scan;
 use crate::threads::ThreadsArg;
@@ -34,6 +35,8 @@ pub struct Args {
     #[arg(long, value_name = "J", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     #[command(flatten)]
+    mode: ModeArg,
+    #[command(flatten)]
     threads: ThreadsArg,
     #[command(flatten)]
     backend: BackendArg,
@@ -50,8 +53,9 @@ pub async fn run(args: &Args) -> Result<(), String> {
 
 async fn segment_one(args: &Args) -> Result<(), String> {
     let volume = open_scan(&args.scans[0])?;
-    let model = crate::models::load_model(&args.model)?;
+    let model = crate::models::load_model(&args.model, args.mode.mode())?;
     let mut segmenter = Segmenter::new(model).map_err(|e| e.to_string())?;
+    eprintln!("{} network run(s) for this scan", segmenter.network_runs(&volume));
     let threads = args.threads.install()?;
     let accelerator = backend::open(args.backend).await?;
     segmenter.use_accelerator(accelerator.clone());
@@ -204,7 +208,8 @@ fn segment_into(
 ) -> Result<Volumes, String> {
     let volume: Volume = open_scan(&path.to_string_lossy())?;
     if segmenter.is_none() {
-        let mut loaded = Segmenter::new(crate::models::load_model(&args.model)?).map_err(|e| e.to_string())?;
+        let mut loaded =
+            Segmenter::new(crate::models::load_model(&args.model, args.mode.mode())?).map_err(|e| e.to_string())?;
         loaded.use_accelerator(pollster::block_on(backend::open(args.backend))?);
         *segmenter = Some(loaded);
     }
