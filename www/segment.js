@@ -74,7 +74,7 @@ function estimate() {
   const mode = $('model-mode').value;
   const each = secondsPerRun()[entry.manifest.name];
   const time = each ? ` ≈ ${formatDuration(runs(mode) * each)} here` : ' (seconds known after a first run here)';
-  out.textContent = `${runs(mode)} network runs on this scan${time}; fast ${runs('fast')}, accurate ${runs('accurate')}.`;
+  out.textContent = `${runs(mode)} network run${runs(mode) === 1 ? '' : 's'} on this scan${time}; fast ${runs('fast')}, accurate ${runs('accurate')}.`;
 }
 
 function formatDuration(seconds) {

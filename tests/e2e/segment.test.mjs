@@ -84,10 +84,10 @@ test('HD-BET is offered for a FLAIR, shows its two modes with their cost, and ru
   await page.waitForFunction(() => document.getElementById('model-picker').value === 'hd-bet');
   assert.equal(await page.isVisible('#model-mode-row'), true, 'HD-BET has a fast and an accurate mode');
   // 124×160×140 at 1 mm is 83×107×93 at 1.5 mm: one 128³ patch; accurate is 8 mirrorings × 5 folds.
-  assert.match(await page.textContent('#model-estimate'), /^1 network runs on this scan.*fast 1, accurate 40\./);
+  assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan.*fast 1, accurate 40\./);
   await page.click('#run-model');
   await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 300_000 });
-  assert.match(await page.textContent('#model-estimate'), /^1 network runs on this scan ≈ \d+ s here/, 'the time is known after a run');
+  assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan ≈ \d+ s here/, 'the time is known after a run');
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_hdbet_flair.png') });
   await comparePageWithCli('hd-bet', flair);
 });
