@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { manifestForMode } from '../www/lib/catalog.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,8 +77,7 @@ function medsamFiles(www) {
  * first fold (its fast mode; the accurate mode fetches the other folds when online).
  */
 function offlineFiles(m) {
-  const otherFolds = new Set((m.pipeline.folds ?? []).slice(1));
-  return m.files.filter((f) => !otherFolds.has(f.path));
+  return manifestForMode(m, 'fast').files;
 }
 
 /** How the offline copy names a model: its name, and "(fast mode)" when only the first fold is kept. */

@@ -168,7 +168,7 @@ export function setupSegmentPanel({ getSource, scanInput, onResult, onError }) {
     running = run;
     let data;
     try {
-      const manifest = hasModes(entry.manifest) ? manifestForMode(entry.manifest, $('model-mode').value) : entry.manifest;
+      const manifest = manifestForMode(entry.manifest, $('model-mode').value);
       const files = await modelFiles(entry, manifest);
       const input = await scanInput(source);
       if (run.cancelled) return;

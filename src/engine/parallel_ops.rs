@@ -432,7 +432,8 @@ impl EvalOp for ChannelResize {
             })
             .collect();
         let output = filled(&self.output, |out| {
-            out.par_chunks_mut(channel_out).zip(input.par_chunks(channel_in)).for_each(|(out, channel)| {
+            let channels = out.par_chunks_mut(channel_out).zip(input.par_chunks(channel_in));
+            channels.with_min_len(min_items(channel_in)).for_each(|(out, channel)| {
                 let mut shape = self.input[2..].to_vec();
                 let mut data = channel.to_vec();
                 for (axis, plan) in plans.iter().enumerate() {

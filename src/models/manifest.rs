@@ -257,32 +257,6 @@ impl Manifest {
         }
         Ok(())
     }
-}
-
-/// Whether `path` names something inside the folder it is joined to: relative, made of plain
-/// names only (no root, no `..`, no `.`, no drive, no backslash).
-fn plain_relative(path: &str) -> bool {
-    use std::path::{Component, Path};
-    !path.is_empty()
-        && !path.contains(['\\', ':'])
-        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
-}
-
-/// How much of a model's ensemble a run uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RunMode {
-    /// The first fold alone, no mirroring.
-    #[default]
-    Fast,
-    /// Every fold and every mirroring the manifest lists.
-    Accurate,
-}
-
-impl Manifest {
-    /// Whether the model has more than one way to run (folds or mirroring to leave out).
-    pub fn has_modes(&self) -> bool {
-        matches!(&self.pipeline, Pipeline::Patches3d { mirror, folds, .. } if !mirror.is_empty() || folds.len() > 1)
-    }
 
     /// The manifest as `mode` runs it: for [`RunMode::Fast`], the first fold alone (the other
     /// folds' files are left out, so they are neither read nor fetched) and no mirroring.
@@ -295,6 +269,24 @@ impl Manifest {
         }
         out
     }
+}
+
+/// Whether `path` names something inside the folder it is joined to: relative, made of plain
+/// names only (no root, no `..`, no `.`, no drive, no backslash).
+fn plain_relative(path: &str) -> bool {
+    use std::path::{Component, Path};
+    !path.is_empty()
+        && !path.contains(['\\', ':'])
+        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// How much of a model's ensemble a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// The first fold alone, no mirroring.
+    Fast,
+    /// Every fold and every mirroring the manifest lists.
+    Accurate,
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -343,10 +335,8 @@ mod tests {
             file("f1.onnx")
         );
         let manifest = Manifest::from_json(&text).unwrap();
-        assert!(manifest.has_modes());
         assert_eq!(manifest.for_mode(RunMode::Accurate), manifest);
         let fast = manifest.for_mode(RunMode::Fast);
-        assert!(!fast.has_modes());
         assert_eq!(fast.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["f0.onnx", "extra.bin"]);
         let Pipeline::Patches3d { mirror, folds, .. } = &fast.pipeline else { panic!("{:?}", fast.pipeline) };
         assert!(mirror.is_empty());
