@@ -53,7 +53,8 @@ impl Segmenter {
 
     /// How many network runs segmenting `scan` takes (patches × mirrorings × folds for
     /// `patches3d`; 1 for a whole volume, 2 with a locator; slices ÷ batch), for time estimates.
-    pub fn network_runs(&self, scan: &Volume) -> usize {
+    /// An error when resampling to the manifest's spacing would make too large a grid.
+    pub fn network_runs(&self, scan: &Volume) -> Result<usize, RunError> {
         let plan = &self.plan;
         let mut grid = Grid::of(scan);
         if plan.canonical {
@@ -63,16 +64,16 @@ impl Segmenter {
             grid = Grid::conformed_for(&grid);
         }
         if let Some(spacing) = plan.spacing {
-            grid = grid.with_spacing(spacing);
+            grid = respaced(&grid, spacing)?;
         }
         let dhw = plan.axes.dhw(grid.shape);
-        match plan.feed {
+        Ok(match plan.feed {
             Feed::Whole => 1 + usize::from(plan.locate.is_some()),
             Feed::Patches { patch, overlap, mirror } => {
                 windows::patch_runs(dhw, patch, overlap, mirror, self.model.ensemble().len())
             }
             Feed::Slices { axis, batch } => dhw[axis].div_ceil(batch),
-        }
+        })
     }
 
     /// Segments volume 0 of `scan`; the label map is on the scan's own grid.
@@ -90,14 +91,7 @@ impl Segmenter {
         let (values, grid) = if plan.conform { conform(values, &grid) } else { (values, grid) };
         let (values, grid) = match plan.spacing {
             Some(spacing) => {
-                let target = grid.with_spacing(spacing);
-                if target.len() > plan::MAX_VOXELS {
-                    return Err(RunError::Shape(format!(
-                        "resampled to {spacing:?} mm this scan would be {:?} voxels, more than the {} this model can take",
-                        target.shape,
-                        plan::MAX_VOXELS
-                    )));
-                }
+                let target = respaced(&grid, spacing)?;
                 (resample_linear(&values, &grid, &target), target)
             }
             None => (values, grid),
@@ -158,6 +152,22 @@ impl Segmenter {
         paste(&mut labels, shape, &plan.axes.to_block(cropped, size), bbox);
         Ok(labels)
     }
+}
+
+/// `grid` resampled to `spacing` mm ([`Grid::with_spacing`]); an error when that grid would hold
+/// more than [`plan::MAX_VOXELS`] voxels (a header's spacing can be anything: the count is
+/// checked without overflowing).
+fn respaced(grid: &Grid, spacing: [f64; 3]) -> Result<Grid, RunError> {
+    let target = grid.with_spacing(spacing);
+    let voxels = target.shape.iter().try_fold(1usize, |all, &n| all.checked_mul(n));
+    if voxels.is_none_or(|n| n > plan::MAX_VOXELS) {
+        return Err(RunError::Shape(format!(
+            "resampled to {spacing:?} mm this scan would be {:?} voxels, more than the {} this model can take",
+            target.shape,
+            plan::MAX_VOXELS
+        )));
+    }
+    Ok(target)
 }
 
 /// FreeSurfer-style conform: 256³ 1 mm LIA, intensities in 0–255. A scan already on that grid

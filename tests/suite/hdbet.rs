@@ -79,6 +79,26 @@ fn hdbet_counts_its_network_runs_per_mode() {
     let Some(bytes) = common::read_shared("data/brain/t1_crop.nii.gz") else { return };
     let scan = read(&bytes);
     // 256³ at 1 mm is 171³ at 1.5 mm: 2 patches of 128 per axis.
-    assert_eq!(hdbet(RunMode::Fast).network_runs(&scan), 8);
-    assert_eq!(hdbet(RunMode::Accurate).network_runs(&scan), 8 * 8 * 5, "8 patches × 8 mirrorings × 5 folds");
+    assert_eq!(hdbet(RunMode::Fast).network_runs(&scan).unwrap(), 8);
+    assert_eq!(hdbet(RunMode::Accurate).network_runs(&scan).unwrap(), 8 * 8 * 5, "8 patches × 8 mirrorings × 5 folds");
+}
+
+/// A header may claim any spacing: resampling it to 1.5 mm is refused with the size it would
+/// take, before anything is allocated (it aborted in `network_runs` before).
+#[test]
+fn a_spacing_that_would_make_a_huge_grid_is_a_clear_error() {
+    let values = vec![1u16; 8 * 8 * 8];
+    for spacing in [1e5f32, 1e30] {
+        let geometry = common::synthetic_geometry(spacing);
+        let scan =
+            read(&medseg::volume::write_label_map(&values, [8, 8, 8], &geometry, medseg::volume::NiftiVersion::Auto));
+        let segmenter = hdbet(RunMode::Fast);
+        for err in [
+            segmenter.network_runs(&scan).unwrap_err(),
+            block_on(segmenter.segment(&scan, &mut |_, _| {})).unwrap_err(),
+        ] {
+            let err = err.to_string();
+            assert!(err.contains("resampled to [1.5, 1.5, 1.5] mm this scan would be"), "{spacing}: {err}");
+        }
+    }
 }

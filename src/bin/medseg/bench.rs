@@ -160,7 +160,7 @@ async fn model_bench(
         println!(
             "{name} on {path}: {:.2} s median of {runs} ({} network runs; {}); peak RSS {} MB, peak GPU {} MB",
             median(&mut totals),
-            segmenter.network_runs(&scan),
+            segmenter.network_runs(&scan).map_err(|e| e.to_string())?,
             stages.join(", "),
             peak_rss_mb().map_or("n/a".into(), |m| format!("{m:.0}")),
             peak_gpu_mb(&accelerator)

@@ -55,7 +55,7 @@ async fn segment_one(args: &Args) -> Result<(), String> {
     let volume = open_scan(&args.scans[0])?;
     let model = crate::models::load_model(&args.model, args.mode.mode())?;
     let mut segmenter = Segmenter::new(model).map_err(|e| e.to_string())?;
-    eprintln!("{} network run(s) for this scan", segmenter.network_runs(&volume));
+    eprintln!("{} network run(s) for this scan", segmenter.network_runs(&volume).map_err(|e| e.to_string())?);
     let threads = args.threads.install()?;
     let accelerator = backend::open(args.backend).await?;
     segmenter.use_accelerator(accelerator.clone());
