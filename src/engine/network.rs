@@ -17,6 +17,10 @@ use crate::engine::gpu::{Accelerator, GpuError};
 use crate::engine::parallel_ops::parallelize;
 use crate::engine::softmax::{split_output_softmax, OutputSoftmax};
 use crate::engine::tensor::{Progress, Shaped};
+use crate::engine::threads::{clear_vector_state, clear_vector_state_everywhere};
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+use tract_onnx::tract_core::ops::OpState;
+use tract_onnx::tract_core::plan::EvalContext;
 
 type Plan = TypedSimplePlan;
 
@@ -288,10 +292,28 @@ fn run_plan(plan: &Arc<Plan>, inputs: Vec<Shaped>, progress: Progress<'_>) -> Re
     let outputs = state.run_plan_with_eval(tensors, |ctx, op_state, node, inputs| {
         progress(done as f64 / total);
         done += 1;
-        tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs)
+        eval_node(ctx, op_state, node, inputs)
     });
     let outputs = outputs.map_err(|e| RunError::Failed(format!("{e:#}")))?;
     outputs.into_iter().map(|out| Ok((output_values(&out)?, out.shape().to_vec()))).collect()
+}
+
+/// Evaluates one node of a plan as tract does, then clears the vector state tract's kernels
+/// leave behind ([`clear_vector_state`]): on every pool thread after a matrix product (it runs
+/// there), else on this thread.
+pub(super) fn eval_node(
+    ctx: &EvalContext,
+    op_state: Option<&mut (dyn OpState + 'static)>,
+    node: &TypedNode,
+    inputs: TVec<TValue>,
+) -> TractResult<TVec<TValue>> {
+    let outputs = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+    if node.op_is::<OptMatMul>() {
+        clear_vector_state_everywhere();
+    } else {
+        clear_vector_state();
+    }
+    outputs
 }
 
 /// A float32 output's values, copied out of tract's tensor in one piece (iterating an ndarray of

@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::plan::{eval, SimpleState};
+use tract_onnx::tract_core::plan::SimpleState;
 
 use crate::engine::error::RunError;
-use crate::engine::network::{output_values, Network};
+use crate::engine::network::{eval_node, output_values, Network};
 
 /// The median time of one node over the profiled runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ impl Network {
             let outputs = state
                 .run_plan_with_eval(random_inputs(shapes)?, |ctx, op_state, node, inputs| {
                     let started = Instant::now();
-                    let outputs = eval(ctx, op_state, node, inputs);
+                    let outputs = eval_node(ctx, op_state, node, inputs);
                     samples[node.id].push(started.elapsed().as_secs_f64() * 1000.0);
                     outputs
                 })
