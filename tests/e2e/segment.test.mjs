@@ -86,8 +86,10 @@ test('HD-BET is offered for a FLAIR, shows its two modes with their cost, and ru
   // 124×160×140 at 1 mm is 83×107×93 at 1.5 mm: one 128³ patch; accurate is 8 mirrorings × 5 folds.
   assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan.*fast 1, accurate 40\./);
   await page.click('#run-model');
-  await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 300_000 });
-  assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan ≈ \d+ s here/, 'the time is known after a run');
+  // One 128³ run of HD-BET: 47 s on this 2-core machine in stop 24, 230 s on the one of stop 25 (in the page; natively 16 and 14 s).
+  await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 600_000 });
+  // The page writes minutes from 90 s on (a loaded machine can take that long).
+  assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan ≈ \d+ (s|min) here/, 'the time is known after a run');
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_hdbet_flair.png') });
   await comparePageWithCli('hd-bet', flair);
 });
