@@ -87,7 +87,7 @@ test('HD-BET is offered for a FLAIR, shows its two modes with their cost, and ru
   assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan.*fast 1, accurate 40\./);
   await page.click('#run-model');
   // One 128³ run of HD-BET: 47 s on this 2-core machine in stop 24, 230 s on the one of stop 25 (in the page; natively 16 and 14 s).
-  await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 600_000 });
+  await page.waitForFunction(() => document.body.dataset.segmented === 'hd-bet', null, { timeout: 900_000 });
   // The page writes minutes from 90 s on (a loaded machine can take that long).
   assert.match(await page.textContent('#model-estimate'), /^1 network run on this scan ≈ \d+ (s|min) here/, 'the time is known after a run');
   await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshots/segment_hdbet_flair.png') });
