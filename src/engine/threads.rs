@@ -11,7 +11,17 @@
 pub fn use_threads(threads: usize) {
     use tract_linalg::multithread::{set_default_executor, Executor};
     set_default_executor(if threads > 1 { Executor::RayonGlobal } else { Executor::SingleThread });
+    // tract splits a large product into one chunk per thread where it finds no last-level cache
+    // of 2 MB or more, and wasm has no way to find one: a thread slowed by anything else running
+    // (the browser, its compiler threads) then holds up the whole product. Four chunks per thread,
+    // as tract takes natively on a machine with such a cache, let the others take its share.
+    #[cfg(target_arch = "wasm32")]
+    tract_linalg::knobs::TRACT_MMM_CHUNKS_PER_THREAD.set(Some(CHUNKS_PER_THREAD));
 }
+
+/// Chunks per thread of a large matrix product in the page (see [`use_threads`]).
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+const CHUNKS_PER_THREAD: usize = 4;
 
 /// Makes rayon's global pool `threads` wide (natively; once per process) and points tract at it.
 #[cfg(not(target_arch = "wasm32"))]

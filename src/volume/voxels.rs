@@ -1,6 +1,11 @@
 //! Typed voxel storage: the on-disk datatype, and the voxels kept in their own type.
 
+use rayon::prelude::*;
+
 use super::error::ReadError;
+
+/// Values converted per rayon task at the least (a small volume stays on the calling thread).
+const VALUES_PER_TASK: usize = 1 << 16;
 
 /// A NIfTI-1 datatype as found in a file's header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +158,7 @@ macro_rules! with_voxels {
 }
 
 /// A number type that voxels are stored in.
-pub trait Voxel: Copy {
+pub trait Voxel: Copy + Send + Sync {
     /// Bytes per value.
     const SIZE: usize;
     /// Decodes one value from `SIZE` bytes.
@@ -314,10 +319,10 @@ impl VoxelData {
     /// Voxels of `range` as f32, with `value × slope + inter` applied when scaling is given.
     pub fn to_f32(&self, range: std::ops::Range<usize>, scaling: Option<(f64, f64)>) -> Vec<f32> {
         with_voxels!(self, v => {
-            let v = &v[range];
+            let v = v[range].par_iter().with_min_len(VALUES_PER_TASK);
             match scaling {
-                None => v.iter().map(|x| x.to_f64() as f32).collect(),
-                Some((slope, inter)) => v.iter().map(|x| (x.to_f64() * slope + inter) as f32).collect(),
+                None => v.map(|x| x.to_f64() as f32).collect(),
+                Some((slope, inter)) => v.map(|x| (x.to_f64() * slope + inter) as f32).collect(),
             }
         })
     }

@@ -3,39 +3,11 @@
 //! - `malloc`, `calloc`, `realloc`, `free` and `strcpy`: without them the page's wasm would import
 //!   them from nowhere and fail to load. Here they are, over Rust's allocator; each block keeps its
 //!   size in a 16-byte header (16 bytes also keep the block aligned as C's malloc promises).
-//! - a Rust allocator that, like C's `free(NULL)`, ignores a null pointer handed back: openjp2
-//!   deallocates its code blocks' buffers whether or not they were ever allocated, harmless where
-//!   the system allocator is C's, fatal in wasm's dlmalloc (the page's worker crashed).
+//! - (in [`super::alloc`]) a Rust allocator that, like C's `free(NULL)`, ignores a null pointer
+//!   handed back.
 
-use std::alloc::{alloc, alloc_zeroed, dealloc, realloc as grow, GlobalAlloc, Layout, System};
+use std::alloc::{alloc, alloc_zeroed, dealloc, realloc as grow, Layout};
 use std::ffi::c_char;
-
-/// The system allocator (dlmalloc on wasm32), ignoring deallocations of null.
-struct NullTolerant;
-
-// SAFETY: every call is forwarded to the system allocator, except deallocating null (a no-op).
-unsafe impl GlobalAlloc for NullTolerant {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        if !block.is_null() {
-            unsafe { System.dealloc(block, layout) }
-        }
-    }
-
-    unsafe fn realloc(&self, block: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        unsafe { System.realloc(block, layout, size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: NullTolerant = NullTolerant;
 
 const HEADER: usize = 16;
 

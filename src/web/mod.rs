@@ -1,6 +1,7 @@
 //! The JavaScript API (wasm32 only): the only module that knows about JS. The page's Web
 //! Worker calls these to decode scans and encode label maps.
 
+mod alloc;
 mod libc;
 pub mod medsam;
 pub mod mesh;
