@@ -14,7 +14,7 @@ use crate::engine::dequantize::fold_constant_dequantize;
 use crate::engine::error::{LoadError, RunError};
 use crate::engine::gpu::executor::{GpuPlan, WeightCache};
 use crate::engine::gpu::{Accelerator, GpuError};
-use crate::engine::parallel_ops::parallelize;
+use crate::engine::parallel_ops::{parallelize, BatchMatMul};
 use crate::engine::softmax::{split_output_softmax, OutputSoftmax};
 use crate::engine::tensor::{Progress, Shaped};
 use crate::engine::threads::{clear_vector_state, clear_vector_state_everywhere};
@@ -308,7 +308,7 @@ pub(super) fn eval_node(
     inputs: TVec<TValue>,
 ) -> TractResult<TVec<TValue>> {
     let outputs = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-    if node.op_is::<OptMatMul>() {
+    if node.op_is::<OptMatMul>() || node.op_is::<BatchMatMul>() {
         clear_vector_state_everywhere();
     } else {
         clear_vector_state();
