@@ -4,6 +4,8 @@
 //!
 //! Blocks are in network order: `[D, H, W]`, W fastest. Outputs are `[C, D, H, W]`.
 
+use rayon::prelude::*;
+
 use super::plan::Feed;
 use crate::engine::error::RunError;
 use crate::engine::network::Network;
@@ -84,7 +86,7 @@ pub fn decide(output: &[f32], channels: usize, decision: &Decision) -> Result<Ve
                 )));
             }
             let n = output.len() / channels;
-            Ok(output[channel * n..(channel + 1) * n].iter().map(|&v| u16::from(v > threshold)).collect())
+            Ok(output[channel * n..(channel + 1) * n].par_iter().map(|&v| u16::from(v > threshold)).collect())
         }
     }
 }

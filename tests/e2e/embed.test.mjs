@@ -117,13 +117,26 @@ test('an element on the example page runs a model and fires `segmented` with lab
   const model = existsSync(join(ROOT, 'models/model5_gw_ae/model.json')) ? 'model5_gw_ae' : 'deepbet';
   const result = await page.$eval('#case-resolution', (el, model) => new Promise((resolve, reject) => {
     const stages = new Set();
-    el.addEventListener('progress', (e) => stages.add(e.detail.stage));
+    const events = []; // [stage, fraction]
+    const started = performance.now();
+    el.addEventListener('progress', (e) => {
+      stages.add(e.detail.stage);
+      events.push([e.detail.stage, e.detail.fraction]);
+    });
     el.addEventListener('error', (e) => reject(new Error(e.detail.message)));
-    el.addEventListener('segmented', (e) => resolve({ detail: e.detail, stages: [...stages], volumes: el.getLabelVolumes() }));
+    el.addEventListener('segmented', (e) => resolve({
+      detail: e.detail, stages: [...stages], events, seconds: (performance.now() - started) / 1000, volumes: el.getLabelVolumes(),
+    }));
     el.segment(model).catch(reject);
   }), model);
   assert.equal(result.detail.model, model);
   assert.ok(result.stages.includes('running the model'), `progress events name the stages: ${result.stages}`);
+  // The network reports before each of its nodes; the worker passes a new stage on at once and the
+  // fraction at most every 100 ms, so the page's main thread is not kept busy (and the fraction still moves).
+  const running = result.events.filter(([stage]) => stage === 'running the model').map(([, fraction]) => fraction);
+  assert.ok(running.length >= 2 && running.at(-1) > running[0], `the fraction moves while the model runs: ${running}`);
+  const most = result.stages.length + Math.ceil(result.seconds * 10) + 10;
+  assert.ok(result.events.length <= most, `${result.events.length} progress events in ${result.seconds.toFixed(1)} s (at most ${most})`);
   assert.deepEqual(result.detail.volumes, result.volumes, 'the event carries getLabelVolumes()');
   // The teaching page (strict CSP, served without isolation headers) runs the single-threaded build.
   assert.equal(result.detail.build, 'single-threaded build (the page is not cross-origin isolated)');

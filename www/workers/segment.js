@@ -10,13 +10,25 @@ import { loadWasm } from '../lib/wasm.js';
 
 let wasm = null; // loadWasm's answer: the build this worker runs
 
+/** The least time between two progress messages of one stage (ms). */
+const PROGRESS_MS = 100;
+
 const handlers = {
   async segment({ manifest, files, backend: choice, ...input }, progress) {
     const { Scan, Segmenter } = wasm.pkg;
     const marks = []; // [stage, ms] when each stage began
+    let posted = -Infinity; // when progress was last sent to the page
     const report = (stage, fraction) => {
-      progress({ stage, fraction });
-      if (marks.at(-1)?.[0] !== stage) marks.push([stage, performance.now()]);
+      const now = performance.now();
+      const newStage = marks.at(-1)?.[0] !== stage;
+      if (newStage) marks.push([stage, now]);
+      // The network reports before each of its nodes, hundreds a second: the page hears a new
+      // stage at once and the fraction at most every PROGRESS_MS, so its main thread does not
+      // take a core from the network's threads.
+      if (newStage || now - posted >= PROGRESS_MS) {
+        posted = now;
+        progress({ stage, fraction });
+      }
       return true;
     };
     report('loading the model', 0);
