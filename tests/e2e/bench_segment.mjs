@@ -11,14 +11,18 @@
 // several scans does: the first run is "cold" (the browser compiles the wasm functions it calls
 // for the first time, and recompiles the hot ones optimized, on its own background threads), the
 // later ones "warm" (every run starts a fresh segment worker, but workers of one page share the
-// compiled code); medians are given for each.
-// Usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]] [--per-page K]
+// compiled code); medians are given for each. With --returning every page runs in a browser
+// started afresh on one kept profile, as a visitor returning another day: after one first visit per
+// setting (shown, not counted), its first run shows what the browser kept of the compiled code.
+// Usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]] [--per-page K] [--returning]
 //   RUNS defaults to 1 (median when more); --backend defaults to the page's default (auto),
 //   --threads to 1, --per-page to 1.
 //   e.g. node bench_segment.mjs model5_gw_ae ../../../shared/data/nifti-cases/AIL.nii.gz 3 --backend cpu,gpu
 //        node bench_segment.mjs deepbet ../../../shared/data/brain/t1_crop.nii.gz 3 --backend cpu --threads 1,2
-import { resolve } from 'node:path';
-import { ISOLATION, launch, serve } from './harness.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ISOLATION, launch, launchWithProfile, serve } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -28,24 +32,40 @@ const option = (name, fallback) => {
 const backends = option('--backend', ['auto']);
 const threadCounts = option('--threads', ['1']);
 const perPage = Number(option('--per-page', ['1'])[0]);
+const returning = args.includes('--returning') && args.splice(args.indexOf('--returning'), 1).length > 0;
 const [model, scanArg, runsArg = '1'] = args;
 if (!model || !scanArg || !backends.length || backends.some((b) => !['auto', 'gpu', 'cpu'].includes(b))
   || !threadCounts.length || threadCounts.some((n) => !(Number(n) >= 1)) || !(perPage >= 1)) {
-  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]] [--per-page K]');
+  console.error('usage: node bench_segment.mjs MODEL SCAN [RUNS] [--backend auto|gpu|cpu[,…]] [--threads N[,…]] [--per-page K] [--returning]');
   process.exit(2);
 }
 const scan = resolve(scanArg);
 const runs = Number(runsArg);
 const TIMEOUT = 60 * 60_000;
 const server = await serve(undefined, { headers: () => ISOLATION });
-const browser = await launch({ webgpu: true }); // SwiftShader where there is no GPU
+const browser = returning ? null : await launch({ webgpu: true }); // SwiftShader where there is no GPU
+const profile = returning ? mkdtempSync(join(tmpdir(), 'medseg-bench-profile-')) : null;
+
+/** A fresh page: in a new context of the shared browser, or (--returning) in a browser started on the kept profile. */
+async function openPage() {
+  const viewport = { width: 1500, height: 800 };
+  if (!returning) {
+    const page = await browser.newPage({ viewport });
+    return { page, close: () => page.close() };
+  }
+  const context = await launchWithProfile(profile, { webgpu: true });
+  const page = await context.newPage();
+  await page.setViewportSize(viewport);
+  return { page, close: () => context.close() };
+}
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 const settings = backends.flatMap((backend) => threadCounts.map((threads) => ({ backend, threads, results: [], warm: [] })));
 
-for (let run = 0; run < runs; run++) {
+// --returning: run -1 is each setting's first visit on the new profile, shown but not counted.
+for (let run = returning ? -1 : 0; run < runs; run++) {
   for (const setting of settings) {
     const { backend, threads } = setting;
-    const page = await browser.newPage({ viewport: { width: 1500, height: 800 } });
+    const { page, close } = await openPage();
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(server.origin + '/');
     await page.setInputFiles('#open-scan', [scan]);
@@ -55,8 +75,10 @@ for (let run = 0; run < runs; run++) {
     await page.selectOption('#backend', backend);
     await page.selectOption('#threads', threads);
     for (let inPage = 0; inPage < perPage; inPage++) {
-      const results = inPage === 0 ? setting.results : setting.warm;
-      const name = perPage > 1 ? `${run + 1}.${inPage + 1} (${inPage ? 'warm' : 'cold'})` : `${run + 1}`;
+      const results = run < 0 ? [] : inPage === 0 ? setting.results : setting.warm;
+      const first = returning ? 'first in a restarted browser' : 'cold';
+      const name = run < 0 ? `first visit (not counted), ${inPage + 1}`
+        : perPage > 1 ? `${run + 1}.${inPage + 1} (${inPage ? 'warm' : first})` : `${run + 1}`;
       await page.evaluate(() => { delete document.body.dataset.segmented; });
       const clicked = Date.now();
       await page.click('#run-model');
@@ -88,11 +110,11 @@ for (let run = 0; run < runs; run++) {
         for (const note of text.match(/^note: .*$/gm) ?? []) console.log(`  ${note}`);
       }
     }
-    await page.close();
+    await close();
   }
 }
 for (const { backend, threads, results: cold, warm } of settings) {
-  for (const [results, which] of [[cold, perPage > 1 ? ' (cold: first run in a page)' : ''], [warm, ' (warm: later runs in a page)']]) {
+  for (const [results, which] of [[cold, returning ? ' (first run in a page of a restarted browser, on a profile that ran the page before)' : perPage > 1 ? ' (cold: first run in a page)' : ''], [warm, ' (warm: later runs in a page)']]) {
     if (!results.length) continue;
     console.log(`${model}, backend ${backend}, ${threads} thread(s)${which}: median of ${results.length}: ` +
       `inference ${median(results.map((r) => r.seconds)).toFixed(1)} s, ` +
@@ -101,5 +123,6 @@ for (const { backend, threads, results: cold, warm } of settings) {
       `peak GPU memory ${Math.max(...results.map((r) => r.gpuMB))} MB`);
   }
 }
-await browser.close();
+await browser?.close();
+if (profile) rmSync(profile, { recursive: true, force: true });
 await server.close();

@@ -61,14 +61,26 @@ export function serve(routes = [['/', WWW]], { headers = () => ({}) } = {}) {
  * the default, because SwiftShader is 10–20× slower than the wasm CPU backend (gpu.test.mjs opts in).
  */
 export function launch({ webgpu = false } = {}) {
-  return chromium.launch({
+  return chromium.launch(chromiumOptions(webgpu));
+}
+
+/**
+ * Chromium as `launch` starts it, on the profile kept in `dir` (its HTTP cache, compiled-code cache
+ * and service worker outlive the browser, as a returning visitor's do). Resolves a browser context.
+ */
+export function launchWithProfile(dir, { webgpu = false } = {}) {
+  return chromium.launchPersistentContext(dir, chromiumOptions(webgpu));
+}
+
+function chromiumOptions(webgpu) {
+  return {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox', ...(webgpu ? ['--enable-unsafe-webgpu'] : []), '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
     ],
-  });
+  };
 }
 
 /**
