@@ -10,8 +10,10 @@
 //! - [`dequantize`]: int8 weights made float32 once, when a graph loads.
 //! - [`deconv`]: 3D transposed convolutions rewritten for tract (a parallel scatter).
 //! - [`parallel_ops`]: parallel stand-ins for tract's serial padding, max-pooling and row sums.
+//! - `broadcast`: parallel additions and products of tensors of different shapes.
 //! - [`error`], [`tensor`]: what the layers above see of the engine.
 
+mod broadcast;
 pub mod deconv;
 pub mod dequantize;
 pub(crate) mod error;

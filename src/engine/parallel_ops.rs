@@ -12,17 +12,21 @@
 //! attention in LiteMedSAM's encoder) runs its batch items on the pool ([`BatchMatMul`]), each
 //! through tract's own kernel; tract runs them one after another, each too small to split.
 //!
+//! Adding or multiplying with broadcasting is in `super::broadcast`.
+//!
 //! One more stand-in is faster rather than parallel, and not bit for bit: the softmax over the
 //! last axis of attention scores (TinyViT's, in LiteMedSAM's encoder). tract calls three kernels
 //! per row, which for its 49-wide rows cost 14 ns a value (270 ms of a 2.3 s encoder run, against
 //! onnxruntime's 26 ms); [`RowSoftmax`] computes each row in one pass with a polynomial `exp`
 //! that vectorizes (within 2 ulp of the exact one; tract's own kernel is an approximation too).
 
+use super::broadcast::Broadcast;
 use rayon::prelude::*;
 use tract_onnx::prelude::tract_ndarray::Dimension;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::OptMaxPool;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 use tract_onnx::tract_core::ops::nn::resize::{resample_axis, Resize};
@@ -57,7 +61,11 @@ pub fn parallelize(model: &mut TypedModel) -> TractResult<()> {
         if fact.datum_type != f32::datum_type() || node.outputs.len() != 1 {
             continue;
         }
-        let replacement: Option<Box<dyn TypedOp>> = if let Some(pad) = node.op_as::<Pad>() {
+        let replacement: Option<Box<dyn TypedOp>> = if let Some(binary) = node.op_as::<TypedBinOp>() {
+            second_input(model, node)?
+                .and_then(|other| Broadcast::of(binary, &shape, &other))
+                .map(|op| Box::new(op) as _)
+        } else if let Some(pad) = node.op_as::<Pad>() {
             ConstantPad::of(pad, shape).map(|op| Box::new(op) as _)
         } else if let Some(pool) = node.op_as::<OptMaxPool>() {
             MaxPool3d::of(pool, &shape)?.map(|op| Box::new(op) as _)
@@ -75,6 +83,13 @@ pub fn parallelize(model: &mut TypedModel) -> TractResult<()> {
         }
     }
     Ok(())
+}
+
+/// The concrete shape of `node`'s second input when it is f32 (and the node has two inputs).
+fn second_input(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Vec<usize>>> {
+    let [_, second] = node.inputs[..] else { return Ok(None) };
+    let fact = model.outlet_fact(second)?;
+    Ok(fact.shape.as_concrete().filter(|_| fact.datum_type == f32::datum_type()).map(<[usize]>::to_vec))
 }
 
 /// An f32 tensor of `shape` whose every value `fill` writes.
@@ -638,7 +653,7 @@ fn fast_exp(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::deconv::tests::random;
     use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
@@ -647,16 +662,22 @@ mod tests {
     /// A one-op model on an input of `shape`, run as tract optimizes it and with [`parallelize`];
     /// the outputs must be equal bit for bit, and `replaced` ops must have been swapped in.
     fn check(shape: &[usize], op: impl Into<Box<dyn TypedOp>>, replaced: &str) {
+        check_inputs(&[shape], op, replaced);
+    }
+
+    /// [`check`] for an op of several inputs of these `shapes`.
+    pub(crate) fn check_inputs(shapes: &[&[usize]], op: impl Into<Box<dyn TypedOp>>, replaced: &str) {
         let mut model = TypedModel::default();
-        let x = model.add_source("x", f32::fact(shape)).unwrap();
-        let y = model.wire_node("op", op.into(), &[x]).unwrap();
+        let sources: Vec<OutletId> =
+            shapes.iter().enumerate().map(|(i, s)| model.add_source(format!("x{i}"), f32::fact(*s)).unwrap()).collect();
+        let y = model.wire_node("op", op.into(), &sources).unwrap();
         model.select_output_outlets(&y).unwrap();
         let optimized = model.into_optimized().unwrap();
         let mut parallel = optimized.clone();
         parallelize(&mut parallel).unwrap();
         assert!(parallel.nodes().iter().any(|n| n.op.name() == replaced), "{replaced} swapped in");
-        let input = random(shape, 5);
-        let run = |m: TypedModel| m.into_runnable().unwrap().run(tvec!(input.clone().into_tvalue())).unwrap().remove(0);
+        let inputs: TVec<TValue> = shapes.iter().zip(5..).map(|(s, seed)| random(s, seed).into_tvalue()).collect();
+        let run = |m: TypedModel| m.into_runnable().unwrap().run(inputs.clone()).unwrap().remove(0);
         let (expected, got) = (run(optimized), run(parallel));
         assert_eq!(expected.shape(), got.shape());
         let (e, g) = (expected.to_plain_array_view::<f32>().unwrap(), got.to_plain_array_view::<f32>().unwrap());
