@@ -5,14 +5,14 @@
 //!
 //! The output is written a block of rows (its last axis) per task on the rayon pool, each input
 //! read through strides (0 along a broadcast axis), so every value is the same single IEEE sum or
-//! product as tract's.
+//! product as tract's (`parallel_ops`' tests compare them).
 
 use rayon::prelude::*;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 
-use super::parallel_ops::min_items;
+use super::threads::min_items;
 
 /// Row-major strides of `shape`.
 fn strides_of(shape: &[usize]) -> Vec<usize> {
@@ -194,21 +194,4 @@ impl TypedOp for Broadcast {
     }
 
     as_op!();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::parallel_ops::tests::check_inputs;
-    use tract_onnx::tract_core::ops::math;
-
-    #[test]
-    fn broadcast_sums_and_products_equal_tracts() {
-        let add = || TypedBinOp(Box::new(math::Add), None);
-        let mul = || TypedBinOp(Box::new(math::Mul), None);
-        check_inputs(&[&[2, 64, 9, 11], &[1, 64, 1, 1]], add(), "BroadcastAdd");
-        check_inputs(&[&[1, 40, 96], &[1, 1, 96]], mul(), "BroadcastMul");
-        check_inputs(&[&[3, 1, 8], &[1, 5, 1]], add(), "BroadcastAdd"); // both broadcast
-        check_inputs(&[&[5, 7, 1], &[5, 7, 6]], mul(), "BroadcastMul");
-    }
 }

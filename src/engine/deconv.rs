@@ -15,7 +15,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{wire_reshape_bias_as_vector, Deconv};
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
-use crate::engine::parallel_ops::{min_items, Window3d};
+use crate::engine::parallel_ops::Window3d;
+use crate::engine::threads::min_items;
 
 /// Replaces every 3D, ungrouped, channels-first f32 `Deconv` of `model` (decluttered, with
 /// concrete shapes) by tract's matrix product and a [`DeconvScatter3d`]; others stay as they are.

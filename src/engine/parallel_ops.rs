@@ -21,6 +21,7 @@
 //! that vectorizes (within 2 ulp of the exact one; tract's own kernel is an approximation too).
 
 use super::broadcast::Broadcast;
+use super::threads::min_items;
 use rayon::prelude::*;
 use tract_onnx::prelude::tract_ndarray::Dimension;
 use tract_onnx::prelude::*;
@@ -34,15 +35,6 @@ use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, Softmax, SoftmaxKind};
 
 /// Rows of a reduction per rayon task.
 const ROWS_PER_TASK: usize = 256;
-
-/// Values a rayon task gets at the least: a smaller tensor is not split at all, so a small op runs
-/// on the calling thread instead of waking the pool (in the page a round trip through Web Workers).
-const MIN_VALUES_PER_TASK: usize = 1 << 15;
-
-/// The fewest items of `values_each` values each that a rayon task gets ([`MIN_VALUES_PER_TASK`]).
-pub(crate) fn min_items(values_each: usize) -> usize {
-    (MIN_VALUES_PER_TASK / values_each.max(1)).max(1)
-}
 
 /// Replaces, in an optimized `model` with concrete shapes, the f32 ops this module runs in
 /// parallel; others stay tract's.
@@ -653,7 +645,7 @@ fn fast_exp(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::engine::deconv::tests::random;
     use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
@@ -666,7 +658,7 @@ pub(crate) mod tests {
     }
 
     /// [`check`] for an op of several inputs of these `shapes`.
-    pub(crate) fn check_inputs(shapes: &[&[usize]], op: impl Into<Box<dyn TypedOp>>, replaced: &str) {
+    fn check_inputs(shapes: &[&[usize]], op: impl Into<Box<dyn TypedOp>>, replaced: &str) {
         let mut model = TypedModel::default();
         let sources: Vec<OutletId> =
             shapes.iter().enumerate().map(|(i, s)| model.add_source(format!("x{i}"), f32::fact(*s)).unwrap()).collect();
@@ -828,5 +820,16 @@ pub(crate) mod tests {
         // of additions follows it
         check(&[300, 6], reduce(Reducer::MeanOfSquares, 1), "RowMeanOfSquares");
         check(&[300, 7], reduce(Reducer::Sum, 1), "RowSum");
+    }
+
+    #[test]
+    fn broadcast_sums_and_products_equal_tracts() {
+        use tract_onnx::tract_core::ops::math;
+        let add = || TypedBinOp(Box::new(math::Add), None);
+        let mul = || TypedBinOp(Box::new(math::Mul), None);
+        check_inputs(&[&[2, 64, 9, 11], &[1, 64, 1, 1]], add(), "BroadcastAdd");
+        check_inputs(&[&[1, 40, 96], &[1, 1, 96]], mul(), "BroadcastMul");
+        check_inputs(&[&[3, 1, 8], &[1, 5, 1]], add(), "BroadcastAdd"); // both broadcast
+        check_inputs(&[&[5, 7, 1], &[5, 7, 6]], mul(), "BroadcastMul");
     }
 }

@@ -2,7 +2,16 @@
 //! build (feature `threads`, a rayon pool of Web Workers), tract's matrix products (every
 //! convolution becomes one) run on the rayon pool the caller is in; medseg's loops use rayon too,
 //! so one pool of N threads serves both. The page's single-threaded build runs rayon's loops in
-//! place and tract on the calling thread.
+//! place and tract on the calling thread. Also: how much work a rayon task gets at the least.
+
+/// Values a rayon task gets at the least: a smaller tensor is not split at all, so a small op runs
+/// on the calling thread instead of waking the pool (in the page a round trip through Web Workers).
+const MIN_VALUES_PER_TASK: usize = 1 << 15;
+
+/// The fewest items of `values_each` values each that a rayon task gets ([`MIN_VALUES_PER_TASK`]).
+pub(crate) fn min_items(values_each: usize) -> usize {
+    (MIN_VALUES_PER_TASK / values_each.max(1)).max(1)
+}
 
 /// Runs tract's matrix products on the current rayon pool when `threads` > 1, else on the
 /// calling thread. Call once, before running networks, after the pool exists
