@@ -32,7 +32,8 @@ const option = (name, fallback) => {
 const backends = option('--backend', ['auto']);
 const threadCounts = option('--threads', ['1']);
 const perPage = Number(option('--per-page', ['1'])[0]);
-const returning = args.includes('--returning') && args.splice(args.indexOf('--returning'), 1).length > 0;
+const returning = args.includes('--returning');
+if (returning) args.splice(args.indexOf('--returning'), 1);
 const [model, scanArg, runsArg = '1'] = args;
 if (!model || !scanArg || !backends.length || backends.some((b) => !['auto', 'gpu', 'cpu'].includes(b))
   || !threadCounts.length || threadCounts.some((n) => !(Number(n) >= 1)) || !(perPage >= 1)) {
@@ -58,6 +59,8 @@ async function openPage() {
   await page.setViewportSize(viewport);
   return { page, close: () => context.close() };
 }
+/** What the first run of a page is called. */
+const firstRun = returning ? 'first in a restarted browser' : 'cold';
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 const settings = backends.flatMap((backend) => threadCounts.map((threads) => ({ backend, threads, results: [], warm: [] })));
 
@@ -76,9 +79,8 @@ for (let run = returning ? -1 : 0; run < runs; run++) {
     await page.selectOption('#threads', threads);
     for (let inPage = 0; inPage < perPage; inPage++) {
       const results = run < 0 ? [] : inPage === 0 ? setting.results : setting.warm;
-      const first = returning ? 'first in a restarted browser' : 'cold';
       const name = run < 0 ? `first visit (not counted), ${inPage + 1}`
-        : perPage > 1 ? `${run + 1}.${inPage + 1} (${inPage ? 'warm' : first})` : `${run + 1}`;
+        : perPage > 1 ? `${run + 1}.${inPage + 1} (${inPage ? 'warm' : firstRun})` : `${run + 1}`;
       await page.evaluate(() => { delete document.body.dataset.segmented; });
       const clicked = Date.now();
       await page.click('#run-model');
